@@ -23,3 +23,7 @@ class SeparationWarning(ProbcascadeWarning):
 
 class IndependenceFallbackWarning(ProbcascadeWarning):
     """Kendall's tau <= 0: a copula family that models only positive dependence fell back to independence."""
+
+
+class ConvergenceWarning(ProbcascadeWarning):
+    """An iterative fit (e.g. L-BFGS) stopped before meeting its convergence criterion."""
