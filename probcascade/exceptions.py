@@ -27,3 +27,7 @@ class IndependenceFallbackWarning(ProbcascadeWarning):
 
 class ConvergenceWarning(ProbcascadeWarning):
     """An iterative fit (e.g. L-BFGS) stopped before meeting its convergence criterion."""
+
+
+class InfillWarning(ProbcascadeWarning):
+    """Adaptive threshold infilling (seed 002, eq. 13) stopped with gaps above q (an atom lies between thresholds)."""
