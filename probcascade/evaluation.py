@@ -173,11 +173,16 @@ def route(conf, correct, cost, thresholds, batch_size: int = DEFAULT_BATCH) -> R
         return Routing(np.zeros(lead), np.zeros(lead), np.zeros(lead + (k,)))
     if batch_size < 1:
         raise DataValidationError(f"'batch_size' must be a positive integer, got {batch_size}")
+    t = flat.shape[0]
+    # pad the number of vectors to a power of two (or a multiple of the batch) so that calls with similar numbers
+    # of thresholds share one compilation; padding rows always defer and are dropped
+    padded = 1 << (t - 1).bit_length() if t <= batch_size else -(-t // batch_size) * batch_size
+    flat = np.concatenate([flat, np.full((padded - t, k - 1), np.inf)])
     err, c, shares = _route_jit(
         jnp.asarray(conf), jnp.asarray(correct), jnp.asarray(cumcost), jnp.asarray(flat), batch_size=int(batch_size)
     )
     return Routing(
-        np.asarray(err).reshape(lead), np.asarray(c).reshape(lead), np.asarray(shares).reshape(lead + (k,))
+        np.asarray(err)[:t].reshape(lead), np.asarray(c)[:t].reshape(lead), np.asarray(shares)[:t].reshape(lead + (k,))
     )
 
 

@@ -38,7 +38,7 @@ def threshold_columns(n_thresholds: int) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------- skyline
-def pareto_mask(cost, p_correct) -> np.ndarray:
+def pareto_mask(cost, p_correct, tol: float = 1e-12) -> np.ndarray:
     """Boolean mask of the non-dominated points (minimise cost, maximise accuracy).
 
     A point is dominated when another point is at least as cheap and at least as accurate and strictly better in
@@ -46,6 +46,9 @@ def pareto_mask(cost, p_correct) -> np.ndarray:
     (ties: most accurate first), then keep each point whose accuracy is strictly above every accuracy before it.
     This is O(m log m) and replaces the ``paretoset`` package the study used, which is not a dependency here
     (for two objectives the skyline needs no more than a sort and a running maximum).
+
+    Accuracies within ``tol`` of each other count as equal, so that the rounding noise of different summation
+    orders (the same accuracy computed twice) does not keep a costlier duplicate.
     """
     cost = np.asarray(cost, dtype=np.float64).ravel()
     acc = np.asarray(p_correct, dtype=np.float64).ravel()
@@ -59,7 +62,7 @@ def pareto_mask(cost, p_correct) -> np.ndarray:
     order = np.lexsort((np.arange(cost.size), -acc, cost))
     sorted_acc = acc[order]
     best_before = np.concatenate([[-np.inf], np.maximum.accumulate(sorted_acc)[:-1]])
-    mask[order[sorted_acc > best_before]] = True
+    mask[order[sorted_acc > best_before + tol]] = True
     return mask
 
 
