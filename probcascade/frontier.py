@@ -145,7 +145,7 @@ def infill(
 
 
 # --------------------------------------------------------------------------------------------------- Frontier
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Frontier:
     """Threshold vectors of a cascade with their accuracy and expected cost.
 
