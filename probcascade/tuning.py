@@ -1,0 +1,203 @@
+"""Rational tuning of cascade thresholds (seed 002 §3.3, eq. 11-13, Proposition 2, Algorithm 1).
+
+For every cost sensitivity lambda the thresholds minimise ``(1 - P(Correct)) + lambda E[Cost]`` under the fitted
+Markov-copula model. All lambda values and all restarts are optimised at once: the objective is ``vmap``-ed over a
+(lambda, restart) batch and minimised with optax's Adam inside one ``jit``-compiled ``lax.scan``. Each threshold
+lives in the open interval (phi_min, phi_max) of its model through ``phi = lo + (hi - lo) sigmoid(z)``, where the
+objective is smooth (seed §3.3 "Smoothness of the objective").
+
+The lambda grid follows eq. 12 (``lambda <- (1 + r) lambda``) from a lambda so small that cost is irrelevant up to
+the first lambda at which deferring can no longer pay (``lambda E[C_2] > 1``: no query's error can fall by more than
+1), after which the optimum is the cheapest model alone; the sweep is truncated once the predicted cost reaches the
+cheapest model's. The frontier is the Pareto-optimal subset of all (lambda, restart) solutions, so it is monotone
+(more cost never raises predicted error) even where a restart ends in a poor local minimum. Gaps larger than
+probability mass ``q`` are filled by eq. 13 (:func:`probcascade.frontier.infill`); infilled points that the
+model predicts to be dominated are dropped again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import partial
+from itertools import combinations
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pandas as pd
+
+from . import marginals as _mg
+from ._x64 import x64
+from .exceptions import DataValidationError
+from .frontier import Frontier, infill, pareto_mask
+from .markov_copula import CascadeModel, MarkovCopulaModel, cascade_metrics
+
+__all__ = ["lambda_grid", "tune", "tune_all", "best_subcascade", "objective"]
+
+
+def lambda_grid(costs: Sequence[float], r: float = 0.5, lam_min_rel: float = 1e-4) -> np.ndarray:
+    """Geometric lambda schedule of eq. 12 in units of 1/USD.
+
+    Starts at ``lam_min_rel / sum(costs)`` (cost changes the objective by at most 1e-4) and grows by ``1 + r`` up
+    to ``(1 + r) / min(costs[1:])``, beyond which deferring any query costs more than it can gain.
+    """
+    costs = np.asarray(costs, dtype=np.float64)
+    if costs.ndim != 1 or costs.size < 2 or np.any(costs <= 0) or not np.all(np.isfinite(costs)):
+        raise DataValidationError(f"costs: need >= 2 positive finite expected costs per model, got {costs}")
+    if not r > 0:
+        raise DataValidationError(f"r: the lambda growth rate must be > 0, got {r}")
+    lo = lam_min_rel / costs.sum()
+    hi = (1.0 + r) / costs[1:].min()
+    n = int(np.ceil(np.log(hi / lo) / np.log1p(r))) + 1
+    return lo * (1.0 + r) ** np.arange(n)
+
+
+def objective(params, families, costs, lo, hi, z, lam):
+    """(1 - P(Correct)) + lam E[Cost] at thresholds lo + (hi - lo) sigmoid(z). Pure and differentiable."""
+    t = lo + (hi - lo) * jax.nn.sigmoid(z)
+    pc, ec = cascade_metrics(params, families, costs, t)
+    return (1.0 - pc) + lam * ec
+
+
+@partial(jax.jit, static_argnames=("families", "n_steps"))
+def _solve(params, families, costs, lo, hi, z0, lam, n_steps: int):
+    """Minimise the objective for a batch of (z0, lam): Adam with a cosine-decayed step, fixed iteration count.
+
+    A fixed-length ``lax.scan`` of first-order steps vectorises cleanly over the whole (lambda, restart) batch and
+    compiles to one gradient evaluation; line-search methods (L-BFGS) run their inner loops until the slowest
+    batch member is done, which under ``vmap`` costs more than it saves on these 1-4 dimensional problems.
+    Returns final z and objective values.
+    """
+    opt = optax.adam(optax.cosine_decay_schedule(0.3, n_steps, alpha=0.02))
+    f = lambda z, lam_one: objective(params, families, costs, lo, hi, z, lam_one)
+    grad = jax.vmap(jax.grad(f))
+
+    def step(carry, _):
+        z, state = carry
+        g = grad(z, lam)
+        g = jnp.where(jnp.isfinite(g), g, 0.0)
+        updates, state = opt.update(g, state, z)
+        return (jnp.clip(optax.apply_updates(z, updates), -30.0, 30.0), state), None
+
+    (z, _), _ = jax.lax.scan(step, (z0, opt.init(z0)), None, length=n_steps)
+    return z, jax.vmap(f)(z, lam)
+
+
+def _initial_points(k1: int, n_restarts: int, seed: int) -> np.ndarray:
+    """Restart points in z-space: the centre, then spread/random points (deterministic given the seed)."""
+    rng = np.random.default_rng(seed)
+    pts = [np.zeros(k1)]
+    fixed = [np.full(k1, -2.0), np.full(k1, 2.0)]
+    pts += fixed[: max(0, n_restarts - 1)]
+    while len(pts) < n_restarts:
+        pts.append(rng.normal(0.0, 2.0, k1))
+    return np.stack(pts[:n_restarts])
+
+
+@x64
+def tune(
+    model: MarkovCopulaModel | CascadeModel,
+    costs: Sequence[float] | pd.Series,
+    models: Sequence[str] | None = None,
+    *,
+    lambdas: Sequence[float] | None = None,
+    r: float = 0.5,
+    n_restarts: int = 4,
+    n_steps: int = 150,
+    infill_q: float | None = 0.1,
+    seed: int = 0,
+) -> Frontier:
+    """Rational tuning: the predicted error-cost frontier of a cascade.
+
+    Parameters
+    ----------
+    model : MarkovCopulaModel or CascadeModel
+        Fitted joint model (any sub-cascade of a :class:`MarkovCopulaModel` can be tuned via ``models``).
+    costs : sequence or Series
+        Expected per-query cost (USD) of each model of the cascade, in cascade order (a Series indexed by model
+        name is aligned automatically).
+    models : sequence of str, optional
+        Sub-cascade to tune (default: all models of ``model``).
+    lambdas : sequence of float, optional
+        Cost sensitivities (1/USD); default :func:`lambda_grid` with growth rate ``r``.
+    n_restarts, n_steps : int
+        Starting points per lambda and Adam iterations (all run as one vectorised batch).
+    infill_q : float or None
+        Probability mass of the adaptive infilling of eq. 13 (None: no infilling).
+    """
+    t0 = time.perf_counter()
+    cm = model.cascade(models) if isinstance(model, MarkovCopulaModel) else model
+    if cm.k < 2:
+        raise DataValidationError(f"a cascade needs at least 2 models to tune, got {list(cm.models)}")
+    if isinstance(costs, pd.Series):
+        missing = [m for m in cm.models if m not in costs.index]
+        if missing:
+            raise DataValidationError(f"costs: no expected cost for model(s) {missing}")
+        costs = costs.loc[list(cm.models)].to_numpy()
+    costs = np.asarray(costs, dtype=np.float64)
+    if costs.shape != (cm.k,):
+        raise DataValidationError(f"costs: expected {cm.k} expected costs for cascade {list(cm.models)}, got shape {costs.shape}")
+    lams = lambda_grid(costs, r) if lambdas is None else np.asarray(lambdas, dtype=np.float64)
+    if lams.ndim != 1 or lams.size == 0 or np.any(lams < 0) or not np.all(np.isfinite(lams)):
+        raise DataValidationError("lambdas: need a non-empty 1-D array of finite values >= 0")
+    scale = costs.sum()
+    lo, hi = (jnp.asarray(b) for b in cm.bounds)
+    k1 = cm.k - 1
+    starts = _initial_points(k1, n_restarts, seed)
+    L, R = lams.size, starts.shape[0]
+    z0 = jnp.asarray(np.tile(starts, (L, 1)))
+    lam_b = jnp.asarray(np.repeat(lams * scale, R))
+    z, _ = _solve(cm.params, cm.families, jnp.asarray(costs / scale), lo, hi, z0, lam_b, n_steps)
+    thr = np.asarray(lo + (hi - lo) * jax.nn.sigmoid(z))
+    pc, ec = cm.metrics(thr, costs)
+    lam_rep = np.repeat(lams, R)
+    keep = pareto_mask(ec, pc)
+    order = np.argsort(ec[keep])[::-1]  # from expensive (small lambda) to cheap
+    thr, pc, ec, lam_rep = thr[keep][order], pc[keep][order], ec[keep][order], lam_rep[keep][order]
+    n_infilled = 0
+    if infill_q is not None and thr.shape[0] > 1:
+        cdfs = [cm.cdf_numpy(i) for i in range(k1)]
+        thr_f, src = infill(thr, cdfs, q=infill_q, return_index=True)
+        new = src < 0
+        n_infilled = int(new.sum())
+        if n_infilled:
+            pc_new, ec_new = cm.metrics(thr_f[new], costs)
+            pc_f, ec_f = np.empty(len(src)), np.empty(len(src))
+            pc_f[~new], ec_f[~new] = pc[src[~new]], ec[src[~new]]
+            pc_f[new], ec_f[new] = pc_new, ec_new
+            lam_f = np.where(new, np.nan, lam_rep[np.maximum(src, 0)])
+            thr, pc, ec, lam_rep = thr_f, pc_f, ec_f, lam_f
+            keep = pareto_mask(ec, pc)          # a midpoint can be dominated; the frontier stays monotone
+            thr, pc, ec, lam_rep = thr[keep], pc[keep], ec[keep], lam_rep[keep]
+    info = {"n_lambdas": int(L), "n_restarts": int(R), "n_steps": int(n_steps), "n_infilled": n_infilled,
+            "time_s": time.perf_counter() - t0}
+    return Frontier.from_arrays(thr, pc, ec, lam=lam_rep, models=cm.models, method="rational_tuning", info=info)
+
+
+def tune_all(model: MarkovCopulaModel, costs: pd.Series, min_k: int = 2, **kwargs) -> dict[tuple[str, ...], Frontier]:
+    """Frontiers of every ordered sub-cascade (models kept in cascade order) with at least ``min_k`` models."""
+    out = {}
+    for k in range(min_k, len(model.models) + 1):
+        for sub in combinations(model.models, k):
+            out[sub] = tune(model, costs, models=sub, **kwargs)
+    return out
+
+
+def best_subcascade(frontiers: dict[tuple[str, ...], Frontier], budgets: Sequence[float]) -> pd.DataFrame:
+    """For each cost budget, the sub-cascade and thresholds with the highest predicted accuracy within it."""
+    rows = []
+    for b in budgets:
+        best = None
+        for sub, fr in frontiers.items():
+            f = fr.frame[fr.frame.e_cost <= b]
+            if len(f) == 0:
+                continue
+            row = f.loc[f.p_correct.idxmax()]
+            if best is None or row.p_correct > best["p_correct"]:
+                best = {"budget": b, "models": "->".join(sub), "k": len(sub), "p_correct": row.p_correct,
+                        "e_cost": row.e_cost, "thresholds": [row[c] for c in fr.frame.columns if c.startswith("threshold_")]}
+        rows.append(best or {"budget": b, "models": None, "k": 0, "p_correct": np.nan, "e_cost": np.nan, "thresholds": []})
+    return pd.DataFrame(rows)
