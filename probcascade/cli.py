@@ -1,4 +1,4 @@
-"""Command-line interface: ``probcascade {demo,calibrate}``."""
+"""Command-line interface: ``probcascade {demo,calibrate,tune,gof}``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import math
 import sys
 from pathlib import Path
 from typing import Sequence
+
+import numpy as np
 
 from .exceptions import ProbcascadeError
 
@@ -63,15 +65,54 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .data import CascadeData
+    from .pipeline import tune_cascades
+
+    train = CascadeData.from_csv(args.train)
+    test = CascadeData.from_csv(args.test, models=train.models) if args.test else train
+    methods = ["rational"] + [m.strip() for m in (args.baselines or "").split(",") if m.strip()]
+    report = tune_cascades(train, test, transform=args.transform or _default_transform(args.train),
+                           cascades=args.cascade, methods=methods, progress=sys.stderr.isatty() or args.progress,
+                           seed=args.seed)
+    if args.format == "json":
+        print(_dump_json(report.to_records()))
+    else:
+        print(report.summary())
+    return 0
+
+
+def cmd_gof(args: argparse.Namespace) -> int:
+    from .data import CascadeData
+    from .diagnostics import goodness_of_fit
+
+    train = CascadeData.from_csv(args.train)
+    test = CascadeData.from_csv(args.test, models=train.models) if args.test else train
+    report = goodness_of_fit(train, test, transform=args.transform or _default_transform(args.train),
+                             n_boot=args.bootstrap, seed=args.seed)
+    print(_dump_json(report.to_dict()) if args.format == "json" else report.summary())
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .calibration import calibrate
+    from .pipeline import tune_cascades
     from .synthetic import synthetic_train_test
 
     train, test = synthetic_train_test(n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     print(f"probcascade demo: embedded synthetic {train.n_models}-model cascade "
           f"({train.n_queries} training / {test.n_queries} test queries, seed {args.seed})\n")
-    cal = calibrate(train, method="logistic", transform="one-sided")
-    report = cal.report(test)
+    report = tune_cascades(train, test, transform="one-sided", cascades=",".join(train.models),
+                           methods=("rational", "grid"), seed=args.seed)
+    cal, model = report.calibration, report.model
+    print("1. Calibration (fit on train, scored on test)")
+    print(cal.report(test).summary())
+    print("\n2. Markov-copula model (fit on train)")
+    print(model.summary())
+    result = report.results[0]
+    fr = result.frontiers["rational"]
+    print("\n3. Rational tuning: predicted frontier of the full cascade")
+    print(fr.summary(max_rows=12))
+    print("\n4. Test-set evaluation")
     print(report.summary())
     if args.out:
         out = Path(args.out)
@@ -91,8 +132,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         fig.tight_layout()
         fig.savefig(out / "reliability.png", dpi=120)
         plt.close(fig)
-        report.to_frame().to_csv(out / "calibration.csv")
-        print(f"\nwrote {out / 'reliability.png'} and {out / 'calibration.csv'}")
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        for method, pts in result.test_points.items():
+            order = np.argsort(pts[:, 0])
+            ax.plot(pts[order, 0] * 1e6, 1.0 - pts[order, 1], marker=".", label=f"{method} (AUC {result.auc[method]:.4f})")
+        ax.set_xlabel("mean cost per 1M queries (USD)")
+        ax.set_ylabel("test error rate")
+        ax.legend(frameon=False)
+        fig.tight_layout()
+        fig.savefig(out / "frontier.png", dpi=120)
+        plt.close(fig)
+        report.to_frame().to_csv(out / "auc.csv", index=False)
+        fr.to_frame().to_csv(out / "frontier.csv", index=False)
+        print(f"\nwrote reliability.png, frontier.png, auc.csv and frontier.csv to {out}")
     return 0
 
 
@@ -117,6 +169,26 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--bins", type=int, default=10, help="number of quantile bins for ECE/ACE")
     c.add_argument("--format", choices=["table", "json", "csv"], default="table")
     c.set_defaults(func=cmd_calibrate)
+
+    t = sub.add_parser("tune", help="tune cascade thresholds on TRAIN (rational tuning and baselines), score on TEST")
+    t.add_argument("train")
+    t.add_argument("--test", help="CSV to score on (default: the training file)")
+    t.add_argument("--transform", choices=["one-sided", "two-sided", "none"])
+    t.add_argument("--cascade", default="all", help="'all' (every ordered subset of >= 2 models) or m1,m2,...")
+    t.add_argument("--baselines", default="", help="comma-separated: grid,bo")
+    t.add_argument("--format", choices=["table", "json"], default="table")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--progress", action="store_true", help="progress bar on stderr even when it is not a terminal")
+    t.set_defaults(func=cmd_tune)
+
+    g = sub.add_parser("gof", help="goodness of fit of the Markov-copula model (fit on TRAIN, tested on TEST)")
+    g.add_argument("train")
+    g.add_argument("--test")
+    g.add_argument("--transform", choices=["one-sided", "two-sided", "none"])
+    g.add_argument("--bootstrap", type=int, default=1000)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--format", choices=["table", "json"], default="table")
+    g.set_defaults(func=cmd_gof)
     return p
 
 

@@ -150,7 +150,11 @@ def tune(
     L, R = lams.size, starts.shape[0]
     z0 = jnp.asarray(np.tile(starts, (L, 1)))
     lam_b = jnp.asarray(np.repeat(lams * scale, R))
+    size = max(64, 1 << (L * R - 1).bit_length())   # pad the batch: few distinct shapes, so few compilations
+    z0 = jnp.concatenate([z0, jnp.zeros((size - L * R, k1))])
+    lam_b = jnp.concatenate([lam_b, jnp.ones(size - L * R)])
     z, _ = _solve(cm.params, cm.families, jnp.asarray(costs / scale), lo, hi, z0, lam_b, n_steps)
+    z = z[: L * R]
     thr = np.asarray(lo + (hi - lo) * jax.nn.sigmoid(z))
     pc, ec = cm.metrics(thr, costs)
     lam_rep = np.repeat(lams, R)

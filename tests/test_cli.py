@@ -10,8 +10,10 @@ from probcascade.cli import main
 def test_demo_runs(capsys, tmp_path):
     assert main(["demo", "--n-train", "200", "--n-test", "300", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "%ECE" in out and "llama3.1-405b" in out
-    assert (tmp_path / "reliability.png").stat().st_size > 1000
+    assert "%ECE" in out and "llama3.1-405b" in out and "Markov-copula model" in out and "auc_rational" in out
+    for name in ("reliability.png", "frontier.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    assert (tmp_path / "auc.csv").read_text().startswith("cascade,k,auc_rational")
 
 
 def test_bad_file_is_a_clean_error(capsys, tmp_path):
@@ -38,3 +40,26 @@ def test_calibrate_formats(shared_dir, capsys, fmt):
         assert len(out.strip().splitlines()) == 6
     else:
         assert "two-sided" in out and "llama3.1-405b" in out
+
+
+def test_tune_json_and_table(tmp_path, capsys):
+    from probcascade.synthetic import synthetic_train_test
+
+    train, test = synthetic_train_test(250, 400, seed=7)
+    ptr, pte = tmp_path / "tr.csv", tmp_path / "te.csv"
+    train.to_frame().to_csv(ptr, index=False)
+    test.to_frame().to_csv(pte, index=False)
+    m = train.models
+    casc = f"{m[0]},{m[2]},{m[4]}"
+    assert main(["tune", str(ptr), "--test", str(pte), "--cascade", casc, "--baselines", "grid", "--format", "json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 1 and recs[0]["models"] == [m[0], m[2], m[4]] and recs[0]["k"] == 3
+    for method in ("rational", "grid"):
+        r = recs[0][method]
+        assert 0 < r["auc"] < 1 and r["time_s"] > 0
+        assert all(len(t) == 2 for t in r["thresholds"])
+        assert all(len(p) == 2 and 0 <= p[1] <= 1 for p in r["test_points"])
+    assert main(["tune", str(ptr), "--test", str(pte), "--cascade", f"{m[0]},{m[1]}"]) == 0
+    assert "auc_rational" in capsys.readouterr().out
+    assert main(["tune", str(ptr), "--cascade", f"{m[0]},nope"]) == 2
+    assert "nope" in capsys.readouterr().err
