@@ -1,5 +1,7 @@
 """Plots: functions that take an optional matplotlib Axes and return the Axes they drew on (like ArviZ)."""
 
 from .calibration import plot_reliability
+from .copulas import plot_copula_scatter, plot_tau_heatmap
+from .frontier import plot_frontier
 
-__all__ = ["plot_reliability"]
+__all__ = ["plot_reliability", "plot_copula_scatter", "plot_tau_heatmap", "plot_frontier"]

@@ -1,0 +1,60 @@
+"""Time one full predicted frontier (rational tuning) for k = 2..5 against grid search, on MMLU Llama train data.
+
+    python benchmarks/bench_tuning.py [--data ../shared/data/llm_cascades]
+
+"cold" clears JAX's compilation caches first (so it includes tracing and XLA compilation of the objective, its
+gradient, the vectorised optimiser and the marginal look-up tables); "warm" is the median of 3 further calls.
+Prints a markdown table for BENCHMARKS.md with ratios in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import jax
+
+from probcascade.baselines import grid_search
+from probcascade.calibration import calibrate
+from probcascade.data import load_benchmark
+from probcascade.markov_copula import fit_markov_copula
+from probcascade.tuning import tune
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
+    args = ap.parse_args()
+    train, _ = load_benchmark(args.data, "mmlu_llama")
+    phi = calibrate(train).predict(train)
+    costs = train.expected_costs.to_numpy()
+    print(f"machine: {platform.processor() or platform.machine()}, {jax.device_count()} JAX device(s) "
+          f"({jax.devices()[0].platform}), jax {jax.__version__}\n")
+    print("| k | rational cold (s) | rational warm (s) | frontier points | grid cold (s) | grid warm (s) | grid / rational (warm) |")
+    print("|---|---|---|---|---|---|---|")
+    for k in range(2, 6):
+        sub = train.models[:k]
+        jax.clear_caches()
+        model = fit_markov_copula(phi[:, :k], sub)
+        cold, fr = timed(lambda: tune(model, costs[:k]))
+        warm = statistics.median(timed(lambda: tune(model, costs[:k]))[0] for _ in range(3))
+        jax.clear_caches()
+        g_cold, _ = timed(lambda: grid_search(phi[:, :k], train.correct[:, :k], costs[:k], models=sub))
+        g_warm = statistics.median(timed(lambda: grid_search(phi[:, :k], train.correct[:, :k], costs[:k], models=sub))[0]
+                                   for _ in range(3))
+        print(f"| {k} | {cold:.2f} | {warm:.3f} | {len(fr)} | {g_cold:.2f} | {g_warm:.3f} | {g_warm / warm:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
