@@ -11,7 +11,7 @@ import statsmodels.api as sm
 from probcascade.calibration import calibrate
 from probcascade.data import load_benchmark
 from probcascade.diagnostics import MARKOV_TABLE_COLUMNS, GofReport, goodness_of_fit, markov_logit_table
-from probcascade.exceptions import DataValidationError
+from probcascade.exceptions import DataValidationError, IndependenceFallbackWarning
 from probcascade.synthetic import make_synthetic_cascade, synthetic_train_test
 
 
@@ -153,8 +153,10 @@ def test_truthfulqa_llama_adjacent_copulas(shared_dir):
     # Table 4 reports sqrt(n) CvM = 0.001 for TruthfulQA Llama pairs (0.003 on average over benchmarks);
     # we measured 0.0018 for the adjacent pairs, and allow twice the study's average
     train, test = load_benchmark(shared_dir, "truthfulqa_llama")
-    r = goodness_of_fit(train, test, transform="two-sided", n_boot=100, seed=0)
+    # 1B and 3B are unrelated on the training interior (tau = -0.004): the Gumbel fit falls back to independence
+    with pytest.warns(IndependenceFallbackWarning, match="Kendall"):
+        r = goodness_of_fit(train, test, transform="two-sided", n_boot=100, seed=0)
     d = r.to_dict()
-    assert len(d["copulas"]) == 4
+    assert len(d["copulas"]) == 4 and d["copulas"][0]["theta"] == 0.0
     assert np.mean([c["sqrt_n_cvm"] for c in d["copulas"]]) <= 0.006
     assert all(0.0 < c["p_value"] <= 1.0 for c in d["copulas"])
