@@ -63,3 +63,20 @@ def test_tune_json_and_table(tmp_path, capsys):
     assert "auc_rational" in capsys.readouterr().out
     assert main(["tune", str(ptr), "--cascade", f"{m[0]},nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_gof_json(tmp_path, capsys):
+    from probcascade.synthetic import synthetic_train_test
+
+    train, test = synthetic_train_test(200, 300, seed=8)
+    ptr, pte = tmp_path / "tr.csv", tmp_path / "te.csv"
+    train.to_frame().to_csv(ptr, index=False)
+    test.to_frame().to_csv(pte, index=False)
+    assert main(["gof", str(ptr), "--test", str(pte), "--bootstrap", "30", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"marginals", "copulas", "kendall_tau", "markov_table"} <= set(out)
+    assert len(out["marginals"]) == 5 and len(out["copulas"]) == 4
+    keys = {"sqrt_cvm", "p_value", "sqrt_cvm_refit", "p_value_refit"}
+    assert keys <= set(out["marginals"][0]) and all(0 <= m["p_value"] <= 1 for m in out["marginals"])
+    assert {"model_a", "model_b", "tau", "theta", "sqrt_n_cvm", "s_n", "p_value"} <= set(out["copulas"][0])
