@@ -19,14 +19,16 @@ function ``kendall_K(t) = P(C(U, V) <= t)``. The formulas are evaluated in log s
 
 The copula methods are pure JAX (jit- and vmap-able) and assume the caller enabled float64 (``with
 probcascade.float64():``). The fitting and testing entry points (:func:`fit_copula`, :func:`compare_copulas`,
-:func:`copula_gof`, :func:`kendall_tau`, :func:`kendall_tau_matrix`, :func:`pseudo_observations`) enable it themselves
-and return NumPy / pandas objects.
+:func:`copula_gof`, :func:`simulate_copula_gof`, :func:`kendall_tau`, :func:`kendall_tau_matrix`,
+:func:`pseudo_observations`) enable it themselves and return NumPy / pandas objects.
 
 Goodness of fit (Genest, Remillard and Beaudoin 2009, "Kendall's transform")
     ``W_i = (1/n) #{j : U_j <= U_i, V_j <= V_i}`` is the empirical copula at each pseudo-observation and ``K_n`` the
     empirical distribution function of the ``W_i``. The statistic ``S_n = n * int (K_n - K_theta)^2 dK_theta``
     compares it with the family's Kendall distribution; the study's Table 4 reports ``sqrt(n) * int (K_n -
-    K_theta)^2 dK_theta`` (``sqrt_n_cvm``). The p-value comes from a parametric bootstrap run as one vmapped call.
+    K_theta)^2 dK_theta`` (``sqrt_n_cvm``). The p-value comes from a parametric bootstrap run as one compiled call.
+    ``statistic="plugin"`` gives the variant of the study's code (K_theta replaced by the empirical cdf of
+    C_theta(U_i, V_i)); see ``experiments/results/copula_gof_llama.md`` for both on the study's data.
 """
 
 from __future__ import annotations

@@ -67,7 +67,11 @@ __all__ = [
     "fit_marginal_params",
     "fit_marginal",
     "MarginalFit",
+    "as_params",
     "cvm_statistic",
+    "cvm_core",
+    "cvm_null_fixed",
+    "cvm_null_refit",
     "marginal_gof",
     "MarginalGofResult",
 ]
@@ -145,6 +149,11 @@ def _betaln_jvp(primals, tangents):
 @jax.custom_jvp
 def betainc(a, b, x):
     """Regularised incomplete beta function ``I_x(a, b)`` (value by continued fraction, see module notes)."""
+    return _betainc_value(a, b, x)
+
+
+@jax.jit
+def _betainc_value(a, b, x):
     a, b, x = jnp.broadcast_arrays(a, b, x)
     inside = (x > 0) & (x < 1)
     x_safe = jnp.where(inside, x, 0.5)
@@ -195,6 +204,7 @@ def _betainc_jvp(primals, tangents):
 betainc.defjvp(_betainc_jvp, symbolic_zeros=True)
 
 
+@jax.jit
 def log_gamma_variates(key, shape_param):
     """``log G`` with ``G ~ Gamma(shape_param, 1)``, elementwise (pure, exact in distribution).
 
@@ -272,6 +282,7 @@ def _mixture_logpdf_u(mix, alpha, beta, log_u, log_v):
     return logsumexp(jnp.log(mix) + comp, axis=-1)
 
 
+@jax.jit
 def interior_cdf(p: MarginalParams, x):
     """Cdf ``G`` of the continuous part (scaled beta mixture) at ``x``: 0 below ``lo``, 1 from ``hi`` on."""
     u, _, inside, _ = _geometry(p, x)
@@ -279,6 +290,7 @@ def interior_cdf(p: MarginalParams, x):
     return jnp.where(inside, g, jnp.where(x <= p.lo, 0.0, 1.0))
 
 
+@jax.jit
 def interior_log_prob(p: MarginalParams, x):
     """Log density of the continuous part w.r.t. Lebesgue measure; ``-inf`` outside ``(lo, hi)``."""
     u, v, inside, s = _geometry(p, x)
@@ -286,6 +298,7 @@ def interior_log_prob(p: MarginalParams, x):
     return jnp.where(inside, lp, -jnp.inf)
 
 
+@jax.jit
 def cdf(p: MarginalParams, x):
     """Right-continuous cdf: 0 below ``lo``, ``w_lo + (1 - w_lo - w_hi) G(x)`` on ``[lo, hi)``, 1 from ``hi`` on."""
     c = 1.0 - p.w_lo - p.w_hi
@@ -293,6 +306,7 @@ def cdf(p: MarginalParams, x):
     return jnp.where(x < p.lo, 0.0, jnp.where(x >= p.hi, 1.0, inner))
 
 
+@jax.jit
 def log_prob(p: MarginalParams, x):
     """Log density w.r.t. Lebesgue measure plus counting measure at ``lo`` and ``hi``.
 
@@ -304,6 +318,7 @@ def log_prob(p: MarginalParams, x):
     return jnp.where(x == p.lo, jnp.log(p.w_lo), jnp.where(x == p.hi, jnp.log(p.w_hi), inner))
 
 
+@jax.jit
 def interior_partial_expectation(p: MarginalParams, a):
     """``E[Phi 1{Phi > a} | Phi interior]`` in closed form.
 
@@ -322,6 +337,7 @@ def interior_partial_expectation(p: MarginalParams, a):
     return jnp.where(inside, val, jnp.where(a <= p.lo, full, 0.0))
 
 
+@jax.jit
 def partial_expectation(p: MarginalParams, a):
     """``E[Phi 1{Phi > a}]``: the interior part weighted by ``1 - w_lo - w_hi`` plus the atoms above ``a``."""
     c = 1.0 - p.w_lo - p.w_hi
@@ -329,11 +345,13 @@ def partial_expectation(p: MarginalParams, a):
     return atoms + c * interior_partial_expectation(p, a)
 
 
+@jax.jit
 def mean(p: MarginalParams):
     """``E[Phi]``."""
     return partial_expectation(p, jnp.full_like(p.lo, -jnp.inf))
 
 
+@jax.jit
 def variance(p: MarginalParams):
     """``Var[Phi]`` from the closed-form first two moments of the beta components."""
     c = 1.0 - p.w_lo - p.w_hi
@@ -346,6 +364,7 @@ def variance(p: MarginalParams):
     return second - mean(p) ** 2
 
 
+@jax.jit
 def icdf(p: MarginalParams, q):
     """Generalised inverse ``inf{x : F(x) >= q}``.
 
@@ -386,6 +405,7 @@ def icdf(p: MarginalParams, q):
     return jnp.where(q <= p.w_lo, p.lo, jnp.where(q > 1.0 - p.w_hi, p.hi, x))
 
 
+@partial(jax.jit, static_argnames=("sample_shape",))
 def sample(p: MarginalParams, key, sample_shape: tuple[int, ...] = ()):
     """Draw samples of shape ``sample_shape + batch_shape``.
 
@@ -434,6 +454,7 @@ def _cvm_from_levels(t, w_lo, w_hi, fn_lo, fn_hi):
     return w_lo * (fn_lo - w_lo) ** 2 + w_hi * (fn_hi - 1.0) ** 2 + continuous
 
 
+@jax.jit
 def cvm_core(p: MarginalParams, x):
     """Exact ``int (F_n - F)^2 dF`` for unbatched parameters ``p`` and data ``x`` of shape ``(n,)`` (pure).
 
@@ -445,6 +466,7 @@ def cvm_core(p: MarginalParams, x):
     return _cvm_from_levels(t, p.w_lo, p.w_hi, jnp.sum(x <= p.lo) / n, jnp.sum(x <= p.hi) / n)
 
 
+@partial(jax.jit, static_argnames=("n", "n_boot"))
 def cvm_null_fixed(p: MarginalParams, key, n: int, n_boot: int):
     """``n_boot`` CvM distances of samples of size ``n`` from the fixed distribution ``p`` (pure).
 
@@ -576,6 +598,7 @@ def _newton_direction(resp, psi, theta, omega_fn, damping):
     return step * jnp.minimum(1.0, _MAX_NEWTON_STEP / jnp.maximum(jnp.max(jnp.abs(step)), 1e-300))
 
 
+@partial(jax.jit, static_argnames=("n_components", "n_iter"))
 def em_beta_mixture(u, mask, n_components: int = 2, n_iter: int = N_ITER, v=None) -> BetaMixtureEM:
     """Fit a mixture of ``n_components`` beta distributions to the points ``u[mask]`` in (0, 1) by EM (pure).
 
@@ -671,6 +694,7 @@ def em_beta_mixture(u, mask, n_components: int = 2, n_iter: int = N_ITER, v=None
     return BetaMixtureEM(final[0], final[1], final[2], ll_final, jnp.concatenate([trace[1:], ll_final[None]]))
 
 
+@partial(jax.jit, static_argnames=("n_components", "n_iter"))
 def _fit_core(x, valid, lo, hi, n_components: int, n_iter: int):
     """Point masses by counting at ``lo``/``hi`` and EM on the interior (pure); returns ``(params, em, loglik)``.
 
@@ -696,6 +720,7 @@ def _fit_core(x, valid, lo, hi, n_components: int, n_iter: int):
     return params, em, loglik
 
 
+@partial(jax.jit, static_argnames=("n_components", "n_iter"))
 def fit_marginal_params(x, n_components: int = 2, n_iter: int = N_ITER) -> MarginalParams:
     """Fit the point-mass beta mixture to ``x`` of shape ``(n,)`` (pure, jit- and vmap-able).
 
@@ -708,7 +733,6 @@ def fit_marginal_params(x, n_components: int = 2, n_iter: int = N_ITER) -> Margi
     return params
 
 
-_fit_core_jit = jax.jit(_fit_core, static_argnames=("n_components", "n_iter"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -791,7 +815,7 @@ class PointMassBetaMixture(npdist.Distribution):
 
     def sample(self, key, sample_shape: tuple[int, ...] = ()):
         """Samples of shape ``sample_shape + batch_shape`` (see :func:`sample`)."""
-        return sample(self.params, key, sample_shape)
+        return sample(self.params, key, tuple(sample_shape))
 
     def log_prob(self, value):
         """Log density (Lebesgue plus counting measure at ``lo``, ``hi``); see :func:`log_prob`."""
@@ -944,7 +968,7 @@ def _padded(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _make_fit(x: np.ndarray, lo: float, hi: float, m: int, n_iter: int, n_bounds: int, criterion) -> MarginalFit:
     xp, valid = _padded(x)
-    params, em, loglik = _fit_core_jit(
+    params, em, loglik = _fit_core(
         jnp.asarray(xp), jnp.asarray(valid), jnp.asarray(lo), jnp.asarray(hi), n_components=m, n_iter=n_iter
     )
     loglik = float(loglik)
@@ -1045,35 +1069,39 @@ def cvm_statistic(dist: PointMassBetaMixture | MarginalFit | MarginalParams, x) 
     The square root is the study's :math:`\\sqrt{\\mathrm{CvM}}` (seed eq. 20).  See :func:`cvm_core` for the
     closed form; ``dist`` must be unbatched.
     """
-    params = _params_of(dist)
+    params = as_params(dist)
     data = _as_data(x, "x", min_size=1, allow_constant=True)
-    return float(_cvm_jit(MarginalParams(*(jnp.asarray(z) for z in params)), jnp.asarray(data)))
+    return float(cvm_core(MarginalParams(*(jnp.asarray(z) for z in params)), jnp.asarray(data)))
 
 
-def _params_of(dist) -> MarginalParams:
+def as_params(dist, name: str = "dist") -> MarginalParams:
+    """The unbatched :class:`MarginalParams` of a ``MarginalFit``, ``PointMassBetaMixture`` or ``MarginalParams``.
+
+    ``name`` is the argument named in the error raised for anything else (or a batched distribution).
+    """
     if isinstance(dist, MarginalFit):
         return dist.params
     if isinstance(dist, PointMassBetaMixture):
         if dist.batch_shape != ():
-            raise DataValidationError(f"dist: expected an unbatched distribution, got batch shape {dist.batch_shape}")
-        return dist.params
+            raise DataValidationError(f"{name}: expected an unbatched distribution, got batch shape {dist.batch_shape}")
+        return MarginalParams(*(np.asarray(z) for z in dist.params))
     if isinstance(dist, MarginalParams):
         return dist
-    raise DataValidationError(f"dist: expected PointMassBetaMixture, MarginalFit or MarginalParams, got {type(dist).__name__}")
-
-
-_cvm_jit = jax.jit(cvm_core)
+    raise DataValidationError(
+        f"{name}: expected PointMassBetaMixture, MarginalFit or MarginalParams, got {type(dist).__name__}"
+    )
 
 
 @partial(jax.jit, static_argnames=("n", "n_boot", "n_components", "n_iter"))
-def _bootstrap_refit_cvm(params: MarginalParams, key, n: int, n_boot: int, n_components: int, n_iter: int):
-    """CvM distances of ``n_boot`` samples of size ``n`` from ``params``, each against its own refit (one vmap)."""
+def cvm_null_refit(params: MarginalParams, key, n: int, n_boot: int, n_components: int = 2, n_iter: int = N_ITER):
+    """Parametric-bootstrap null of the refitted CvM distance (pure).
+
+    ``n_boot`` samples of size ``n`` are drawn from ``params``; each is refitted by :func:`fit_marginal_params`
+    (all in one ``vmap``) and its CvM distance to its own refit is returned, shape ``(n_boot,)``.
+    """
     xs = sample(params, key, (n_boot, n))
     fitted = jax.vmap(lambda x: fit_marginal_params(x, n_components, n_iter))(xs)
     return jax.vmap(cvm_core)(fitted, xs)
-
-
-_cvm_null_fixed_jit = jax.jit(cvm_null_fixed, static_argnames=("n", "n_boot"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1185,11 +1213,11 @@ def marginal_gof(
     x = jnp.asarray(test)
     p_train = MarginalParams(*(jnp.asarray(z) for z in train_fit.params))
     p_test = MarginalParams(*(jnp.asarray(z) for z in test_fit.params))
-    stat = math.sqrt(float(_cvm_jit(p_train, x)))
-    stat_refit = math.sqrt(float(_cvm_jit(p_test, x)))
-    boot = np.sqrt(np.asarray(_cvm_null_fixed_jit(p_train, key_fixed, n=test.size, n_boot=int(n_boot))))
+    stat = math.sqrt(float(cvm_core(p_train, x)))
+    stat_refit = math.sqrt(float(cvm_core(p_test, x)))
+    boot = np.sqrt(np.asarray(cvm_null_fixed(p_train, key_fixed, n=test.size, n_boot=int(n_boot))))
     boot_refit = np.sqrt(
-        np.asarray(_bootstrap_refit_cvm(p_test, key_refit, test.size, int(n_boot), n_components, n_iter))
+        np.asarray(cvm_null_refit(p_test, key_refit, test.size, int(n_boot), n_components, n_iter))
     )
     return MarginalGofResult(
         sqrt_cvm=stat,
