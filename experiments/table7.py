@@ -14,6 +14,7 @@ the study's reference means and paired Wilcoxon tests).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from itertools import combinations
 from pathlib import Path
@@ -40,14 +41,15 @@ def _area_on(cost, err, lo, hi) -> float:
     return curve_area(cost, err, lo, hi)
 
 
-def run_benchmark(data_dir: Path, bench: str, low_sample: bool, seed: int = 0, ref: pd.DataFrame | None = None) -> pd.DataFrame:
+def run_benchmark(data_dir: Path, bench: str, low_sample: bool, seed: int = 0, ref: pd.DataFrame | None = None,
+                  fit_kwargs: dict | None = None, tune_kwargs: dict | None = None) -> pd.DataFrame:
     train, test = load_benchmark(data_dir, f"{bench}_llama")
     if low_sample:
         train = train.take(balanced_pairs_subset(train.correct, target=30, seed=seed))
     cal = calibrate(train, transform=TRANSFORM[bench])
     phi_tr, phi_te = cal.predict(train), cal.predict(test)
     t0 = time.perf_counter()
-    model = fit_markov_copula(phi_tr, train.models)
+    model = fit_markov_copula(phi_tr, train.models, **(fit_kwargs or {}))
     fit_s = time.perf_counter() - t0
     costs_tr = train.expected_costs.to_numpy()
     costs_te = test.cost.mean(axis=0)
@@ -57,7 +59,7 @@ def run_benchmark(data_dir: Path, bench: str, low_sample: bool, seed: int = 0, r
             idx = list(idx)
             sub = tuple(train.models[i] for i in idx)
             t0 = time.perf_counter()
-            fr_rt = tune(model, costs_tr[idx], models=sub)
+            fr_rt = tune(model, costs_tr[idx], models=sub, **(tune_kwargs or {}))
             t_rt = time.perf_counter() - t0
             t0 = time.perf_counter()
             fr_gs = grid_search(phi_tr[:, idx], train.correct[:, idx], costs_tr[idx], models=sub)
@@ -107,15 +109,26 @@ def main() -> None:
     ap.add_argument("--benchmarks", nargs="+", default=["mmlu", "medmcqa", "truthfulqa"])
     ap.add_argument("--low-sample", action="store_true", help="Table 8: balanced n <= 30 training subsets")
     ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
+    ap.add_argument("--family", default="gumbel", help="copula family of every pair (default gumbel, as the study)")
+    ap.add_argument("--theta-method", default="tau", choices=["tau", "mle"])
+    ap.add_argument("--r", type=float, default=0.5, help="lambda growth rate of eq. 12")
+    ap.add_argument("--infill-q", type=float, default=0.1, help="infilling mass q of eq. 13")
+    ap.add_argument("--restarts", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--tag", default="", help="suffix of the output files (ablations)")
     args = ap.parse_args()
+    fit_kwargs = {"family": args.family, "theta_method": args.theta_method}
+    tune_kwargs = {"r": args.r, "infill_q": args.infill_q, "n_restarts": args.restarts, "n_steps": args.steps}
     ref_path = args.data.parent.parent / "reference" / "paper_cascade_auc_llama.csv"
     ref = pd.read_csv(ref_path) if ref_path.exists() and not args.low_sample else None
-    df = pd.concat([run_benchmark(args.data, b, args.low_sample, ref=ref) for b in args.benchmarks], ignore_index=True)
+    df = pd.concat([run_benchmark(args.data, b, args.low_sample, ref=ref, fit_kwargs=fit_kwargs, tune_kwargs=tune_kwargs)
+                    for b in args.benchmarks], ignore_index=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "table7_lowsample" if args.low_sample else "table7"
+    stem = ("table7_lowsample" if args.low_sample else "table7") + (f"_{args.tag}" if args.tag else "")
     df.to_csv(args.out / f"{stem}.csv", index=False)
     md = f"# {'Table 8 (n <= 30)' if args.low_sample else 'Table 7'}: test AUC, rational tuning vs grid search\n\n"
-    md += f"Command: `python experiments/{Path(__file__).name}{' --low-sample' if args.low_sample else ''}`\n\n"
+    cmd = " ".join(["python", f"experiments/{Path(__file__).name}"] + sys.argv[1:])
+    md += f"Command: `{cmd}`  \nModel: {fit_kwargs}; tuning: {tune_kwargs}\n\n"
     md += summarise(df, ref) + "\n\nThe AUC of two curves depends on the cost range they share; the last column scores our rational-tuning test curve on the exact cost range of the study's own comparison (from the reference CSV), which is the like-for-like comparison with the study's RT column.\n"
     (args.out / f"{stem}.md").write_text(md)
     print(md)

@@ -171,7 +171,7 @@ class GofReport:
     def to_frame(self) -> pd.DataFrame:
         """Marginal tests, one row per model: statistics, p-values and sizes."""
         rows = [{"model": m, "n_train": r.n_train, "n_test": r.n_test, "sqrt_cvm": r.sqrt_cvm, "p_value": r.p_value,
-                 "sqrt_cvm_refit": r.sqrt_cvm_refit, "p_value_refit": r.p_value_refit}
+                 "p_value_boot": r.p_value_boot, "sqrt_cvm_refit": r.sqrt_cvm_refit, "p_value_refit": r.p_value_refit}
                 for m, r in self.marginals.items()]
         return pd.DataFrame(rows).set_index("model")
 
@@ -214,7 +214,8 @@ class GofReport:
     def to_dict(self) -> dict:
         """JSON-ready structure (plain Python floats and strings)::
 
-            {"marginals": [{"model", "sqrt_cvm", "p_value", "sqrt_cvm_refit", "p_value_refit", "params": {...}}],
+            {"marginals": [{"model", "sqrt_cvm", "p_value", "p_value_boot", "sqrt_cvm_refit", "p_value_refit",
+                            "params": {...}}],
              "copulas": [{"model_a", "model_b", "tau", "theta", "sqrt_n_cvm", "s_n", "p_value"}],
              "kendall_tau": {"models": [...], "matrix": [[...]]},
              "markov_table": [records]}
@@ -223,7 +224,7 @@ class GofReport:
         ``mix``, ``alpha``, ``beta`` lists); ``theta`` is the training-interior copula parameter.
         """
         marginals = [{"model": m, "sqrt_cvm": float(r.sqrt_cvm), "p_value": float(r.p_value),
-                      "sqrt_cvm_refit": float(r.sqrt_cvm_refit), "p_value_refit": float(r.p_value_refit),
+                      "p_value_boot": float(r.p_value_boot), "sqrt_cvm_refit": float(r.sqrt_cvm_refit), "p_value_refit": float(r.p_value_refit),
                       "params": _params_dict(r.train_fit.params)} for m, r in self.marginals.items()]
         copulas = [{"model_a": p.model_a, "model_b": p.model_b, "tau": float(p.gof.tau), "theta": float(p.theta),
                     "sqrt_n_cvm": float(p.gof.sqrt_n_cvm), "s_n": float(p.gof.statistic),

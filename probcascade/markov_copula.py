@@ -105,15 +105,19 @@ def _grid_u(n: int = N_TABLE) -> tuple[np.ndarray, np.ndarray]:
     return u, du
 
 
+@jax.jit
+def _table_values(p: _mg.MarginalParams, x):
+    """Interior cdf, partial expectation and log density at ``x``: one compilation for the three."""
+    return _mg.interior_cdf(p, x), _mg.interior_partial_expectation(p, x), _mg.interior_log_prob(p, x)
+
+
 def build_table(p: _mg.MarginalParams, n: int = N_TABLE) -> np.ndarray:
     """Look-up tables (4, n + 1) of one marginal (see :class:`MarginalTable`); call under float64."""
     u, du_ds = _grid_u(n)
     lo, hi = float(p.lo), float(p.hi)
     x = lo + (hi - lo) * u
-    pj = _mg.MarginalParams(*map(jnp.asarray, p))
-    g = np.array(_mg.interior_cdf(pj, jnp.asarray(x)))
-    pe = np.array(_mg.interior_partial_expectation(pj, jnp.asarray(x)))
-    dens_u = (hi - lo) * np.exp(np.asarray(_mg.interior_log_prob(pj, jnp.asarray(x))))   # density in u
+    g, pe, logpdf = (np.array(z) for z in _table_values(_mg.MarginalParams(*map(jnp.asarray, p)), jnp.asarray(x)))
+    dens_u = (hi - lo) * np.exp(logpdf)   # density in u
     dg = dens_u * du_ds
     dpe = -x * dens_u * du_ds
     g[0], g[-1] = 0.0, 1.0

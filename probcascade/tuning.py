@@ -62,28 +62,51 @@ def objective(params, families, costs, lo, hi, z, lam):
     return (1.0 - pc) + lam * ec
 
 
-@partial(jax.jit, static_argnames=("families", "n_steps"))
-def _solve(params, families, costs, lo, hi, z0, lam, n_steps: int):
-    """Minimise the objective for a batch of (z0, lam): Adam with a cosine-decayed step, fixed iteration count.
+def _learning_rate(count, n_steps, base: float = 0.3, alpha: float = 0.02):
+    """Cosine decay from ``base`` to ``alpha * base`` over ``n_steps`` (a traced value: one compilation serves all)."""
+    frac = jnp.minimum(count / jnp.maximum(n_steps, 1), 1.0)
+    return base * ((1.0 - alpha) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac)) + alpha)
 
-    A fixed-length ``lax.scan`` of first-order steps vectorises cleanly over the whole (lambda, restart) batch and
-    compiles to one gradient evaluation; line-search methods (L-BFGS) run their inner loops until the slowest
-    batch member is done, which under ``vmap`` costs more than it saves on these 1-4 dimensional problems.
-    Returns final z and objective values.
+
+@partial(jax.jit, static_argnames=("families",))
+def _solve(params, families, costs, lo, hi, z0, lam, n_steps):
+    """Minimise the objective for a batch of (z0, lam) by ``n_steps`` Adam steps with a cosine-decayed step size.
+
+    A fixed number of first-order steps vectorises cleanly over the whole (lambda, restart) batch and compiles to
+    one gradient evaluation; line-search methods (L-BFGS) run their inner loops until the slowest batch member is
+    done, which under ``vmap`` costs more than it saves on these 1-4 dimensional problems. ``n_steps`` is traced
+    (a ``fori_loop`` bound), so one compilation per (cascade shape, batch size) serves every call, including
+    ``n_steps = 0``, which just evaluates the model at ``z0`` (used for the infilled thresholds).
+    Returns the final z and the predicted (P(Correct), E[Cost]) there (costs in the units passed in).
     """
-    opt = optax.adam(optax.cosine_decay_schedule(0.3, n_steps, alpha=0.02))
+    opt = optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(lambda c: -_learning_rate(c, n_steps)))
     f = lambda z, lam_one: objective(params, families, costs, lo, hi, z, lam_one)
     grad = jax.vmap(jax.grad(f))
 
-    def step(carry, _):
+    def step(_, carry):
         z, state = carry
         g = grad(z, lam)
         g = jnp.where(jnp.isfinite(g), g, 0.0)
         updates, state = opt.update(g, state, z)
-        return (jnp.clip(optax.apply_updates(z, updates), -30.0, 30.0), state), None
+        return jnp.clip(optax.apply_updates(z, updates), -30.0, 30.0), state
 
-    (z, _), _ = jax.lax.scan(step, (z0, opt.init(z0)), None, length=n_steps)
-    return z, jax.vmap(f)(z, lam)
+    z, _ = jax.lax.fori_loop(0, n_steps, step, (z0, opt.init(z0)))
+    t = lo + (hi - lo) * jax.nn.sigmoid(z)
+    pc, ec = jax.vmap(lambda tt: cascade_metrics(params, families, costs, tt))(t)
+    return z, pc, ec
+
+
+def _to_z(thr, lo, hi) -> np.ndarray:
+    """Inverse of ``lo + (hi - lo) sigmoid(z)`` (thresholds strictly inside (lo, hi))."""
+    frac = np.clip((np.asarray(thr) - lo) / (hi - lo), 1e-13, 1.0 - 1e-13)
+    return np.log(frac) - np.log1p(-frac)
+
+
+def _padded_batch(z, lam, size: int):
+    """Pad a batch of (z, lam) with copies of its first row up to ``size`` rows."""
+    n = z.shape[0]
+    return (jnp.asarray(np.concatenate([z, np.broadcast_to(z[:1], (size - n,) + z.shape[1:])])),
+            jnp.asarray(np.concatenate([lam, np.broadcast_to(lam[:1], (size - n,))])))
 
 
 def _initial_points(k1: int, n_restarts: int, seed: int) -> np.ndarray:
@@ -144,19 +167,17 @@ def tune(
     if lams.ndim != 1 or lams.size == 0 or np.any(lams < 0) or not np.all(np.isfinite(lams)):
         raise DataValidationError("lambdas: need a non-empty 1-D array of finite values >= 0")
     scale = costs.sum()
-    lo, hi = (jnp.asarray(b) for b in cm.bounds)
+    lo_np, hi_np = (np.asarray(b, dtype=np.float64) for b in cm.bounds)
+    lo, hi = jnp.asarray(lo_np), jnp.asarray(hi_np)
     k1 = cm.k - 1
+    unit_costs = jnp.asarray(costs / scale)
     starts = _initial_points(k1, n_restarts, seed)
     L, R = lams.size, starts.shape[0]
-    z0 = jnp.asarray(np.tile(starts, (L, 1)))
-    lam_b = jnp.asarray(np.repeat(lams * scale, R))
-    size = max(64, 1 << (L * R - 1).bit_length())   # pad the batch: few distinct shapes, so few compilations
-    z0 = jnp.concatenate([z0, jnp.zeros((size - L * R, k1))])
-    lam_b = jnp.concatenate([lam_b, jnp.ones(size - L * R)])
-    z, _ = _solve(cm.params, cm.families, jnp.asarray(costs / scale), lo, hi, z0, lam_b, n_steps)
-    z = z[: L * R]
-    thr = np.asarray(lo + (hi - lo) * jax.nn.sigmoid(z))
-    pc, ec = cm.metrics(thr, costs)
+    size = -(-L * R // 32) * 32                     # pad the batch to a multiple of 32: few distinct shapes to compile
+    z0, lam_b = _padded_batch(np.tile(starts, (L, 1)), np.repeat(lams * scale, R), size)
+    z, pc, ec = _solve(cm.params, cm.families, unit_costs, lo, hi, z0, lam_b, n_steps)
+    z, pc, ec = np.asarray(z)[: L * R], np.asarray(pc)[: L * R], np.asarray(ec)[: L * R] * scale
+    thr = lo_np + (hi_np - lo_np) / (1.0 + np.exp(-z))
     lam_rep = np.repeat(lams, R)
     keep = pareto_mask(ec, pc)
     order = np.argsort(ec[keep])[::-1]  # from expensive (small lambda) to cheap
@@ -168,7 +189,12 @@ def tune(
         new = src < 0
         n_infilled = int(new.sum())
         if n_infilled:
-            pc_new, ec_new = cm.metrics(thr_f[new], costs)
+            # evaluate the infilled thresholds with the compiled solver itself (0 steps): no second compilation
+            z_new = _to_z(thr_f[new], lo_np, hi_np)
+            size_new = max(size, -(-n_infilled // 32) * 32)
+            zb, lb = _padded_batch(z_new, np.ones(n_infilled), size_new)
+            _, pc_new, ec_new = _solve(cm.params, cm.families, unit_costs, lo, hi, zb, lb, 0)
+            pc_new, ec_new = np.asarray(pc_new)[:n_infilled], np.asarray(ec_new)[:n_infilled] * scale
             pc_f, ec_f = np.empty(len(src)), np.empty(len(src))
             pc_f[~new], ec_f[~new] = pc[src[~new]], ec[src[~new]]
             pc_f[new], ec_f[new] = pc_new, ec_new

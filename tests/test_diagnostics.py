@@ -109,9 +109,9 @@ def test_to_dict_structure(synthetic_report):
     models = list(synthetic_report.models)
     assert [m["model"] for m in d["marginals"]] == models
     for m in d["marginals"]:
-        assert set(m) == {"model", "sqrt_cvm", "p_value", "sqrt_cvm_refit", "p_value_refit", "params"}
+        assert set(m) == {"model", "sqrt_cvm", "p_value", "p_value_boot", "sqrt_cvm_refit", "p_value_refit", "params"}
         assert set(m["params"]) == {"lo", "hi", "w_lo", "w_hi", "mix", "alpha", "beta"}
-        assert all(type(m[k]) is float for k in ("sqrt_cvm", "p_value", "sqrt_cvm_refit", "p_value_refit"))
+        assert all(type(m[k]) is float for k in ("sqrt_cvm", "p_value", "p_value_boot", "sqrt_cvm_refit", "p_value_refit"))
         assert type(m["params"]["lo"]) is float and all(type(x) is float for x in m["params"]["mix"])
     assert [(c["model_a"], c["model_b"]) for c in d["copulas"]] == list(zip(models[:-1], models[1:]))
     for c in d["copulas"]:
@@ -131,7 +131,7 @@ def test_to_dict_structure(synthetic_report):
 def test_p_values_and_tables(synthetic_report):
     r = synthetic_report
     d = r.to_dict()
-    ps = [m[k] for m in d["marginals"] for k in ("p_value", "p_value_refit")] + [c["p_value"] for c in d["copulas"]]
+    ps = [m[k] for m in d["marginals"] for k in ("p_value", "p_value_boot", "p_value_refit")] + [c["p_value"] for c in d["copulas"]]
     # Monte Carlo p-values (1 + #)/(B + 1) with B = 50
     assert all(1 / 51 - 1e-12 <= p <= 1.0 for p in ps)
     frame = r.to_frame()

@@ -1,0 +1,113 @@
+"""Runtime scaling of rational tuning vs grid search (the study's Figure 9), on the MMLU Llama training data.
+
+Two sweeps, each timing one full frontier per setting (``warm``: median of ``--repeats`` calls after a first,
+compiling call, which is reported as ``cold``):
+
+* cascade length: the first k = 2..5 Llama models, default resolution (rational tuning: lambda growth r = 0.5,
+  4 restarts, 150 Adam steps, infilling q = 0.1; grid search: 40 quantiles per model, 40^(k-1) candidates);
+* frontier resolution at k = 3: rational tuning with r in {1, 0.5, 0.25, 0.1, 0.05} (more lambda values) against
+  grid search with quantile steps in {0.1, 0.05, 0.025, 0.0125, 0.00625} (10-160 quantiles per model).
+
+Writes ``experiments/results/figure9_scaling.csv`` and ``figure9_scaling.png`` (log-scale time vs k and vs number
+of frontier points) and prints a markdown table.
+
+    python experiments/figure9_scaling.py [--data ../shared/data/llm_cascades] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from probcascade.baselines import grid_search
+from probcascade.calibration import calibrate
+from probcascade.data import load_benchmark
+from probcascade.markov_copula import fit_markov_copula
+from probcascade.tuning import tune
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _time(fn, repeats: int):
+    t0 = time.perf_counter()
+    out = fn()
+    cold = time.perf_counter() - t0
+    warm = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        warm.append(time.perf_counter() - t0)
+    return cold, statistics.median(warm), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
+    args = ap.parse_args()
+    train, _ = load_benchmark(args.data, "mmlu_llama")
+    phi = calibrate(train).predict(train)
+    costs = train.expected_costs.to_numpy()
+    model = fit_markov_copula(phi, train.models)
+    rows = []
+
+    def record(sweep, method, k, setting, fn):
+        cold, warm, fr = _time(fn, args.repeats)
+        rows.append({"sweep": sweep, "method": method, "k": k, "setting": setting, "points": len(fr),
+                     "cold_s": cold, "warm_s": warm})
+        print(rows[-1], flush=True)
+
+    for k in range(2, 6):
+        sub, idx = train.models[:k], slice(0, k)
+        record("length", "rational", k, "r=0.5", lambda: tune(model, costs[idx], models=sub))
+        record("length", "grid", k, "step=0.025",
+               lambda: grid_search(phi[:, idx], train.correct[:, idx], costs[idx], models=sub))
+    k, sub, idx = 3, train.models[:3], slice(0, 3)
+    for r in (1.0, 0.5, 0.25, 0.1, 0.05):
+        record("resolution", "rational", k, f"r={r}", lambda: tune(model, costs[idx], models=sub, r=r))
+    for step in (0.1, 0.05, 0.025, 0.0125, 0.00625):
+        record("resolution", "grid", k, f"step={step}",
+               lambda: grid_search(phi[:, idx], train.correct[:, idx], costs[idx], step=step, offset=step / 2.5, models=sub))
+    df = pd.DataFrame(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(args.out / "figure9_scaling.csv", index=False)
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for method, marker in (("rational", "o"), ("grid", "s")):
+        d = df[(df.sweep == "length") & (df.method == method)]
+        axes[0].plot(d.k, d.warm_s, marker=marker, label=f"{method} (warm)")
+        axes[0].plot(d.k, d.cold_s, marker=marker, ls="--", alpha=0.6, label=f"{method} (cold)")
+        d = df[(df.sweep == "resolution") & (df.method == method)]
+        axes[1].plot(d.points, d.warm_s, marker=marker, label=method)
+    axes[0].set(yscale="log", xlabel="cascade length k", ylabel="time per frontier (s)", xticks=[2, 3, 4, 5],
+                title="Scaling in cascade length")
+    axes[1].set(xscale="log", yscale="log", xlabel="frontier points", ylabel="time per frontier (s, warm)",
+                title="Scaling in resolution (k = 3)")
+    for ax in axes:
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(args.out / "figure9_scaling.png", dpi=120)
+
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
+          f"jax {jax.__version__}; command: python {' '.join(sys.argv)}\n")
+    print("| sweep | method | k | setting | frontier points | cold (s) | warm (s) |\n|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['sweep']} | {r['method']} | {r['k']} | {r['setting']} | {r['points']} | {r['cold_s']:.2f} | {r['warm_s']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
