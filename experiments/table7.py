@@ -115,10 +115,13 @@ def main() -> None:
     ap.add_argument("--infill-q", type=float, default=0.1, help="infilling mass q of eq. 13")
     ap.add_argument("--restarts", type=int, default=4)
     ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--joint", default="chain", choices=["chain", "algorithm1"],
+                    help="evaluation of k >= 3 cascades: the Markov chain (default) or the study's Algorithm 1")
     ap.add_argument("--tag", default="", help="suffix of the output files (ablations)")
     args = ap.parse_args()
     fit_kwargs = {"family": args.family, "theta_method": args.theta_method}
-    tune_kwargs = {"r": args.r, "infill_q": args.infill_q, "n_restarts": args.restarts, "n_steps": args.steps}
+    tune_kwargs = {"r": args.r, "infill_q": args.infill_q, "n_restarts": args.restarts, "n_steps": args.steps,
+                   "joint": args.joint}
     ref_path = args.data.parent.parent / "reference" / "paper_cascade_auc_llama.csv"
     ref = pd.read_csv(ref_path) if ref_path.exists() and not args.low_sample else None
     df = pd.concat([run_benchmark(args.data, b, args.low_sample, ref=ref, fit_kwargs=fit_kwargs, tune_kwargs=tune_kwargs)

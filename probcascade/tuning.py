@@ -132,6 +132,7 @@ def tune(
     n_steps: int = 150,
     infill_q: float | None = 0.1,
     seed: int = 0,
+    joint: str = "chain",
 ) -> Frontier:
     """Rational tuning: the predicted error-cost frontier of a cascade.
 
@@ -150,9 +151,13 @@ def tune(
         Starting points per lambda and Adam iterations (all run as one vectorised batch).
     infill_q : float or None
         Probability mass of the adaptive infilling of eq. 13 (None: no infilling).
+    joint : {"chain", "algorithm1"}
+        How a :class:`MarkovCopulaModel` evaluates cascades of k >= 3 models: the Markov chain itself (default) or
+        the study's Algorithm 1 with approximation (5) (see :mod:`probcascade.markov_copula`). Ignored when
+        ``model`` is already a :class:`CascadeModel`.
     """
     t0 = time.perf_counter()
-    cm = model.cascade(models) if isinstance(model, MarkovCopulaModel) else model
+    cm = model.cascade(models, joint=joint) if isinstance(model, MarkovCopulaModel) else model
     if cm.k < 2:
         raise DataValidationError(f"a cascade needs at least 2 models to tune, got {list(cm.models)}")
     if isinstance(costs, pd.Series):

@@ -78,7 +78,8 @@ def test_joint_cdf_vs_monte_carlo(model, draws, pair):
     analytic = model.joint_prob_below(a_m, A, b_m, B)
     if j == i + 1:  # the chain's pairwise law: sampler and formula must agree
         mc = ((draws[a_m].to_numpy()[:, None, None] <= A) & (draws[b_m].to_numpy()[:, None, None] <= B)).mean(0)
-        assert np.all(np.abs(analytic - mc) <= 3 * _se(mc) + 2e-6)
+        # SE under the null (the analytic probability): a cell with ~1 expected draw has mc = 0 and _se(mc) ~ 0
+        assert np.all(np.abs(analytic - mc) <= 3 * _se(analytic) + 2e-6)
     # marginals of the joint
     assert model.joint_prob_below(a_m, A[:, -1], b_m, np.full(A.shape[0], 1.0)) == pytest.approx(model.prob_below(a_m, A[:, -1]), abs=2e-6)
     assert np.all(np.diff(analytic, axis=0) >= -1e-12) and np.all(np.diff(analytic, axis=1) >= -1e-12)
@@ -109,18 +110,25 @@ def _route_mc(x, t, costs):
     return x[np.arange(len(x)), exit_], np.cumsum(costs)[exit_]
 
 
-def test_cascade_metrics_vs_monte_carlo(model, draws):
-    """k = 2: Proposition 2 is exact, so analytic and Monte Carlo agree within 3 SE.
+@pytest.mark.parametrize("joint", ["chain", "algorithm1"])
+def test_cascade_metrics_vs_monte_carlo(model, draws, joint):
+    """k = 2: Proposition 2 is exact for both evaluations, so analytic and Monte Carlo agree within 3 SE.
 
-    k >= 3: Algorithm 1 uses the study's approximation (5), P(Phi_j <= t_j | Phi_{j-1} <= t_{j-1}, ...,
-    Phi_1 <= t_1) ~ P(Phi_j <= t_j | Phi_{j-1} <= t_{j-1}), which conditions on *events*; even a chain that is
-    Markov in the values (as the sampler is) does not satisfy it exactly. The measured gap on this model is at most
-    0.007 in P(Correct) and 6% in E[Cost] (tests below allow 0.015 and 10%), which is this approximation's error.
+    k >= 3, ``joint="chain"``: the Markov chain is pushed through 64 interior bins per model; the only
+    approximation is the within-bin position after a link (module notes), measured at about 2e-4 in P(Correct)
+    against 1e6 draws on the shared data and within 2.5 SE of these 1e5 draws (P(Correct) and E[Cost]) here, so
+    3 SE + 1e-3 (P(Correct)) and 3 SE + 1% (E[Cost]) leave room only for a real error (approximation (5) is off by
+    up to 38 SE here).
+
+    k >= 3, ``joint="algorithm1"``: the study's approximation (5), P(Phi_j <= t_j | Phi_{j-1} <= t_{j-1}, ...,
+    Phi_1 <= t_1) ~ P(Phi_j <= t_j | Phi_{j-1} <= t_{j-1}), conditions on *events*; a chain that is Markov in the
+    values (as the sampler is) does not satisfy it. The measured gap on this model is at most 0.019 in P(Correct)
+    and 9% in E[Cost] (the test allows 0.03 and 15%), which is this approximation's error.
     """
     costs = np.array([1.0, 1.0, 2.0, 9.0, 30.0])
     rng = np.random.default_rng(5)
     for k in (2, 3, 5):
-        cm = model.cascade(model.models[:k])
+        cm = model.cascade(model.models[:k], joint=joint)
         x = draws[list(cm.models)].to_numpy()
         lo, hi = cm.bounds
         T = lo + (hi - lo) * rng.random((5, k - 1))
@@ -128,16 +136,37 @@ def test_cascade_metrics_vs_monte_carlo(model, draws):
         pc, ec = cm.metrics(T, costs[:k])
         for t, p, e in zip(T, pc, ec):
             phi_exit, cost = _route_mc(x, t, costs[:k])
+            se_p, se_c = phi_exit.std() / np.sqrt(len(x)), cost.std() / np.sqrt(len(x))
             if k == 2:
-                assert abs(p - phi_exit.mean()) <= 3 * phi_exit.std() / np.sqrt(len(x)) + 2e-6
-                assert abs(e - cost.mean()) <= 3 * cost.std() / np.sqrt(len(x)) + 1e-6
+                assert abs(p - phi_exit.mean()) <= 3 * se_p + 2e-6
+                assert abs(e - cost.mean()) <= 3 * se_c + 1e-6
+            elif joint == "chain":
+                assert abs(p - phi_exit.mean()) <= 3 * se_p + 1e-3, (k, t)
+                assert abs(e - cost.mean()) <= 3 * se_c + 0.01 * cost.mean(), (k, t)
             else:
-                assert abs(p - phi_exit.mean()) <= 0.015
-                assert abs(e - cost.mean()) <= 0.10 * cost.mean()
+                assert abs(p - phi_exit.mean()) <= 0.03
+                assert abs(e - cost.mean()) <= 0.15 * cost.mean()
 
 
-def test_gradients_match_finite_differences(model):
-    cm = model.cascade()
+def test_chain_and_algorithm1_agree_for_two_models(model):
+    """For k = 2 both evaluations route exactly; E[Cost] must agree to the table error, P(Correct) up to the chain's
+    one approximation (the last model's correctness averaged over whole bins of the first, measured 1.4e-5)."""
+    costs = np.array([1.0, 3.0])
+    ca, cb = model.cascade(model.models[1:3]), model.cascade(model.models[1:3], joint="algorithm1")
+    lo, hi = ca.bounds
+    T = (lo + (hi - lo) * np.linspace(0.0, 1.0, 23))[:, None]
+    pa, ea = ca.metrics(T, costs)
+    pb, eb = cb.metrics(T, costs)
+    np.testing.assert_allclose(pa, pb, atol=5e-5)
+    np.testing.assert_allclose(ea, eb, rtol=1e-5)
+    with pytest.raises(DataValidationError, match="joint"):
+        model.cascade(joint="exact")
+
+
+@pytest.mark.parametrize("joint", ["chain", "algorithm1"])
+def test_gradients_match_finite_differences(model, joint):
+    """Thresholds inside bins (the chain's pieces are smooth there), central differences with eps = 1e-6."""
+    cm = model.cascade(joint=joint)
     costs = np.array([1.0, 1.0, 2.0, 9.0, 30.0])
     lo, hi = cm.bounds
     t0 = lo + (hi - lo) * np.array([0.3, 0.6, 0.5, 0.7])
