@@ -730,6 +730,7 @@ def fit_marginal_params(x, n_components: int = 2, n_iter: int = N_ITER) -> Margi
     refits are one call: ``jax.vmap(lambda x: fit_marginal_params(x, m, n_iter))(xs)`` with ``xs`` of shape
     ``(B, n)``.
     """
+    x = jnp.asarray(x, dtype=jnp.result_type(float))      # float32 input under x64 must not mix dtypes in EM
     params, _, _ = _fit_core(x, jnp.ones(x.shape, bool), jnp.min(x), jnp.max(x), n_components, n_iter)
     return params
 
@@ -1093,6 +1094,11 @@ def as_params(dist, name: str = "dist") -> MarginalParams:
     )
 
 
+def _float_params(params: MarginalParams) -> MarginalParams:
+    """Parameters in the default float dtype (float64 inside :func:`probcascade.float64`), whatever they came as."""
+    return MarginalParams(*(jnp.asarray(z, dtype=jnp.result_type(float)) for z in params))
+
+
 @partial(jax.jit, static_argnames=("n", "n_boot", "n_components", "n_iter"))
 def cvm_null_refit(params: MarginalParams, key, n: int, n_boot: int, n_components: int = 2, n_iter: int = N_ITER):
     """Parametric-bootstrap null of the refitted CvM distance (pure).
@@ -1100,6 +1106,7 @@ def cvm_null_refit(params: MarginalParams, key, n: int, n_boot: int, n_component
     ``n_boot`` samples of size ``n`` are drawn from ``params``; each is refitted by :func:`fit_marginal_params`
     (all in one ``vmap``) and its CvM distance to its own refit is returned, shape ``(n_boot,)``.
     """
+    params = _float_params(params)
     xs = sample(params, key, (n_boot, n))
     fitted = jax.vmap(lambda x: fit_marginal_params(x, n_components, n_iter))(xs)
     return jax.vmap(cvm_core)(fitted, xs)
@@ -1115,6 +1122,7 @@ def cvm_null_train_refit(params: MarginalParams, key, n_train: int, n_test: int,
     :func:`fit_marginal` does) and returns the CvM distance of the test sample to that refit; all refits run in
     one ``vmap``. Shape ``(n_boot,)``.
     """
+    params = _float_params(params)
     k_train, k_test = jax.random.split(key)
     train = sample(params, k_train, (n_boot, n_train))
     test = sample(params, k_test, (n_boot, n_test))

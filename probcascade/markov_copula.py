@@ -65,11 +65,11 @@ import pandas as pd
 from . import copulas as _cop
 from . import marginals as _mg
 from ._x64 import x64
-from .exceptions import DataValidationError, FitError
+from .exceptions import DataValidationError, FitError, IndependenceFallbackWarning
 
 __all__ = ["CascadeParams", "ChainGrid", "MarkovCopulaModel", "CascadeModel", "fit_markov_copula", "N_QUAD", "N_BINS",
            "cell_of", "joint_cdf", "partial_joint", "cascade_metrics", "chain_metrics", "algorithm1_metrics",
-           "build_chain_grid", "sample_chain"]
+           "build_chain_grid", "sample_chain", "AIC_FAMILIES"]
 
 #: Gauss-Legendre nodes for the interior-cell integral of J_i.
 N_QUAD = 64
@@ -120,6 +120,9 @@ class ChainGrid(NamedTuple):
     cgrid: jnp.ndarray
     pe_edge: jnp.ndarray
 
+
+#: Candidate families of ``fit_markov_copula(..., family="aic")``.
+AIC_FAMILIES = ("gumbel", "survival_gumbel", "clayton", "frank")
 
 #: Interior bins of the exact Markov-chain evaluation.
 N_BINS = 64
@@ -720,7 +723,9 @@ def fit_markov_copula(
     models : sequence of str, optional
         Model names (default: the frame's columns or ``model_0..``).
     family : str
-        Copula family for every pair (see :data:`probcascade.copulas.COPULA_FAMILIES`).
+        Copula family for every pair (see :data:`probcascade.copulas.COPULA_FAMILIES`), or ``"aic"``: for each pair
+        the family of :data:`AIC_FAMILIES` with the smallest AIC (all have one parameter, so this is the largest
+        copula log-likelihood at the fitted theta).
     n_components, criterion : int, {None, "aic", "bic"}
         Beta components of each marginal (2 as in the study) or selection by information criterion.
     theta_method : {"tau", "mle"}
@@ -730,6 +735,8 @@ def fit_markov_copula(
     min_interior : int
         Pairs with fewer queries in the interior x interior cell use the independence copula.
     """
+    if family != "aic":
+        _cop._family(family)                       # unknown family: a clear error before any fitting
     if isinstance(phi, pd.DataFrame):
         models = tuple(models) if models is not None else tuple(map(str, phi.columns))
         phi = phi.to_numpy()
@@ -766,10 +773,17 @@ def fit_markov_copula(
             fam, theta, tau = "independence", 0.0, 0.0
             notes.append(f"pair ({a}, {b}): {both.sum()} interior queries < {min_interior}; independence copula")
         else:
+            # pseudo-observations of the interior x interior queries: the copula couples G_i and G_j there
+            u, v = _cop.pseudo_observations(phi[both, i]), _cop.pseudo_observations(phi[both, j])
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                cf = _cop.fit_copula(phi[both, i], phi[both, j], family=family, method=theta_method)
-            notes += [f"pair ({a}, {b}): {w.message}" for w in caught]
+                if family == "aic":
+                    cf = min((_cop.fit_copula(u, v, family=f, method=theta_method) for f in AIC_FAMILIES),
+                             key=lambda c: c.aic)
+                else:
+                    cf = _cop.fit_copula(u, v, family=family, method=theta_method)
+            notes += [f"pair ({a}, {b}): {w.message}" for w in caught
+                      if family != "aic" or not issubclass(w.category, IndependenceFallbackWarning)]
             fam, theta, tau = cf.family, float(cf.theta), float(cf.tau)
         pairs[(a, b)] = PairFit(a, b, table, fam, theta, tau, int(both.sum()))
     for note in notes:

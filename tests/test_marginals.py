@@ -258,6 +258,20 @@ def test_vmapped_batch_fit_equals_per_dataset_fits_and_padding_is_ignored():
         np.testing.assert_allclose(getattr(padded, name), getattr(single, name), rtol=1e-9, atol=1e-12)
 
 
+def test_bootstrap_cores_accept_float32_parameters():
+    """Parameters made outside float64 mode (float32) must give the same float64 bootstrap as float64 ones."""
+    with float64():
+        p64 = MarginalParams(*(jnp.asarray(z, dtype=jnp.float64) for z in _dist().params))
+    p32 = MarginalParams(*(np.asarray(z, dtype=np.float32) for z in p64))
+    with float64():
+        a = mg.cvm_null_refit(p32, jax.random.PRNGKey(0), 50, 4, 2, 5)
+        b = mg.cvm_null_refit(MarginalParams(*(jnp.asarray(z, dtype=jnp.float64) for z in p32)), jax.random.PRNGKey(0), 50, 4, 2, 5)
+        c = mg.cvm_null_train_refit(p32, jax.random.PRNGKey(0), 40, 30, 4, 2, 5)
+    assert a.dtype == jnp.float64 and c.dtype == jnp.float64 and c.shape == (4,)
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert np.all(np.isfinite(a)) and np.all(np.isfinite(c))
+
+
 def test_fit_marginal_model_selection_and_results_objects():
     one = _dist(w_lo=0.0, w_hi=0.0, mix=[1.0], alpha=[2.0], beta=[5.0])
     x = np.asarray(one.sample(jax.random.PRNGKey(4), (500,)))

@@ -51,6 +51,29 @@ def test_fit_structure(model):
     assert "Markov-copula model" in model.summary()
 
 
+def test_family_by_aic_and_mle_on_pseudo_observations(model, draws):
+    """family="aic" picks, per pair, the candidate with the smallest AIC; theta_method="mle" fits the copula to
+    pseudo-observations, so on data from a Gumbel chain it must agree with the tau inversion (eq. 10) and Gumbel
+    must win the AIC comparison for the strongly dependent adjacent pairs."""
+    from probcascade.copulas import fit_copula, pseudo_observations
+    from probcascade.markov_copula import AIC_FAMILIES
+    x = draws.iloc[:4000]
+    aic = fit_markov_copula(x, family="aic", all_pairs=False)
+    mle = fit_markov_copula(x, theta_method="mle", all_pairs=False)
+    tau = fit_markov_copula(x, all_pairs=False)
+    for (a, b), pf in aic.pairs.items():
+        assert pf.family in AIC_FAMILIES
+        inside = [(x[m] > float(aic.marginals[m].params.lo)) & (x[m] < float(aic.marginals[m].params.hi)) for m in (a, b)]
+        sel = inside[0] & inside[1]
+        u, v = pseudo_observations(x[a][sel].to_numpy()), pseudo_observations(x[b][sel].to_numpy())
+        best = min(fit_copula(u, v, f).aic for f in AIC_FAMILIES)
+        assert fit_copula(u, v, pf.family).aic == pytest.approx(best)
+        assert mle.pairs[(a, b)].theta == pytest.approx(tau.pairs[(a, b)].theta, rel=0.1)
+    assert sum(pf.family == "gumbel" for pf in aic.pairs.values()) >= 3
+    with pytest.raises(DataValidationError, match="copula family 'gaussian'"):
+        fit_markov_copula(x, family="gaussian")
+
+
 def test_table_matches_exact_marginal(model):
     with float64():
         for m in model.models:
