@@ -186,8 +186,10 @@ def _frank_log_abs_N(u, v, pos, tp, tn) -> jnp.ndarray:
 def _frank_debye_integral(a: jnp.ndarray) -> jnp.ndarray:
     """int_0^a x / (e^x - 1) dx for a > 0 (Gauss-Legendre on [0, min(a, 60)]; the tail beyond 60 is < 1e-24)."""
     b = jnp.minimum(a, 60.0)[..., None]
-    xs = b * _GL_X01
-    return jnp.sum(b * _GL_W01 * xs / jnp.expm1(xs), axis=-1)
+    # explicit dtype: a NumPy float64 constant met first under x64 must not leak into a float32 trace
+    x01, w01 = jnp.asarray(_GL_X01, dtype=b.dtype), jnp.asarray(_GL_W01, dtype=b.dtype)
+    xs = b * x01
+    return jnp.sum(b * w01 * xs / jnp.expm1(xs), axis=-1)
 
 
 # ------------------------------------------------------------------------------------------------ base class
@@ -574,7 +576,7 @@ class FrankCopula(Copula):
 
         lo, hi = jax.lax.fori_loop(0, 80, body, (jax.lax.stop_gradient(lo), jax.lax.stop_gradient(hi)))
         th = jax.lax.stop_gradient(0.5 * (lo + hi))
-        slope = jnp.vectorize(jax.grad(FrankCopula._tau))(th)
+        slope = jax.jvp(FrankCopula._tau, (th,), (jnp.ones_like(th),))[1]   # elementwise derivative
         th = th - (FrankCopula._tau(th) - target) / slope
         return jnp.sign(tau) * th
 

@@ -69,7 +69,8 @@ from .exceptions import DataValidationError, FitError, IndependenceFallbackWarni
 
 __all__ = ["CascadeParams", "ChainGrid", "MarkovCopulaModel", "CascadeModel", "fit_markov_copula", "N_QUAD", "N_BINS",
            "cell_of", "joint_cdf", "partial_joint", "cascade_metrics", "chain_metrics", "algorithm1_metrics",
-           "build_chain_grid", "sample_chain", "AIC_FAMILIES"]
+           "build_chain_grid", "sample_chain", "AIC_FAMILIES",
+           "CHAIN_FAMILIES", "static_families"]
 
 #: Gauss-Legendre nodes for the interior-cell integral of J_i.
 N_QUAD = 64
@@ -113,16 +114,22 @@ class ChainGrid(NamedTuple):
 
     ``trans`` (k-1, M+2, M+2): transition matrices between the states (lo atom, M interior bins, hi atom) of
     consecutive models; ``cgrid`` (k-1, M+1, M+1): the copula at the bin edges, ``C(e_b, e_c)``; ``pe_edge``
-    (k, M+1): the interior partial expectation ``E[Phi 1{Phi > x} | interior]`` at the bin edges x = G^-1(e_b).
+    (k, M+1): the interior partial expectation ``E[Phi 1{Phi > x} | interior]`` at the bin edges x = G^-1(e_b);
+    ``family_index`` (k-1,): each link's copula family as an index into :data:`CHAIN_FAMILIES`. The family is data,
+    not a compile-time constant, so one compiled evaluation serves every mix of families (e.g. ``family="aic"``).
     """
 
     trans: jnp.ndarray
     cgrid: jnp.ndarray
     pe_edge: jnp.ndarray
+    family_index: jnp.ndarray
 
 
 #: Candidate families of ``fit_markov_copula(..., family="aic")``.
 AIC_FAMILIES = ("gumbel", "survival_gumbel", "clayton", "frank")
+
+#: Copula families the chain evaluation selects among at run time (``ChainGrid.family_index``).
+CHAIN_FAMILIES = tuple(_cop.COPULA_FAMILIES)
 
 #: Interior bins of the exact Markov-chain evaluation.
 N_BINS = 64
@@ -350,7 +357,12 @@ def _chain_exit(m: MarginalTable, pe_edge, p, t):
     return correct, mass, r_int, r_lo, r_hi
 
 
-def _chain_forward(p, r_int, r_lo, r_hi, trans, cgrid, tab, family: str, theta):
+def _switch_copula_cdf(family_index, theta, u, v):
+    """``C(u, v)`` of family ``CHAIN_FAMILIES[family_index]`` (a traced index: one compiled program for all)."""
+    return jax.lax.switch(family_index, [partial(_copula_cdf, f) for f in CHAIN_FAMILIES], theta, u, v)
+
+
+def _chain_forward(p, r_int, r_lo, r_hi, trans, cgrid, tab, family_index, theta):
     """State vector of the next model for the deferred part of ``p``; the threshold's bin is split exactly."""
     nb = r_int.shape[-1]
     full = jnp.floor(r_int)
@@ -358,7 +370,7 @@ def _chain_forward(p, r_int, r_lo, r_hi, trans, cgrid, tab, family: str, theta):
     j = jnp.clip(jnp.sum(full).astype(jnp.int32), 0, nb - 1)                       # the bin holding the threshold
     frac = r_int[j] - full[j]
     edges = jnp.arange(nb + 1) / nb
-    col = _copula_cdf(family, theta, jnp.full(nb + 1, edges[j] + frac / nb), edges) - cgrid[j]
+    col = _switch_copula_cdf(family_index, theta, jnp.full(nb + 1, edges[j] + frac / nb), edges) - cgrid[j]
     rect = jnp.maximum(col[1:] - col[:-1], 0.0)                                     # P(U in [e_j, u_t], V in bin c)
     rows = jnp.sum(tab, axis=1)
     tn1 = tab[1] / jnp.where(rows[1] > 0, rows[1], 1.0)
@@ -376,7 +388,8 @@ def chain_metrics(params: CascadeParams, families: tuple[str, ...], costs, thres
     """(P(Correct), E[Cost]) by pushing the state distribution through the Markov chain (no approximation (5)).
 
     Needs ``params.chain`` (see :class:`ChainGrid`, built by :meth:`MarkovCopulaModel.cascade`). Pure and
-    differentiable in the thresholds; the links run in one ``lax.scan`` when they share a copula family.
+    differentiable in the thresholds; the k-1 links run in one ``lax.scan`` and the copula family of each link is
+    read from ``params.chain.family_index``, so ``families`` only fixes k (see :func:`static_families`).
     """
     k = len(families) + 1
     costs = jnp.asarray(costs, dtype=float)
@@ -389,21 +402,15 @@ def chain_metrics(params: CascadeParams, families: tuple[str, ...], costs, thres
     p0 = jnp.concatenate([m0.w_lo[None], jnp.full(nb, (1.0 - m0.w_lo - m0.w_hi) / nb), m0.w_hi[None]])
     table, theta = jnp.asarray(params.table), jnp.asarray(params.theta)
 
-    def link(p, xs, family):
-        m, pe_edge, trans, cgrid, tab, th, ti, ci = xs
+    def link(p, xs):
+        m, pe_edge, trans, cgrid, fam, tab, th, ti, ci = xs
         correct, mass, r_int, r_lo, r_hi = _chain_exit(m, pe_edge, p, ti)
-        return _chain_forward(p, r_int, r_lo, r_hi, trans, cgrid, tab, family, th), (correct, mass * ci)
+        return _chain_forward(p, r_int, r_lo, r_hi, trans, cgrid, tab, fam, th), (correct, mass * ci)
 
     head = MarginalTable(*(z[:-1] for z in marg))
-    xs = (head, grid.pe_edge[:-1], grid.trans, grid.cgrid, table, theta, t, cum[:-1])
-    if len(set(families)) == 1:
-        p, (correct, cost) = jax.lax.scan(lambda c, x: link(c, x, families[0]), p0, xs)
-        correct, cost = jnp.sum(correct), jnp.sum(cost)
-    else:
-        p, correct, cost = p0, 0.0, 0.0
-        for i in range(k - 1):
-            p, (ci_, co_) = link(p, jax.tree_util.tree_map(lambda z: z[i], xs), families[i])
-            correct, cost = correct + ci_, cost + co_
+    xs = (head, grid.pe_edge[:-1], grid.trans, grid.cgrid, grid.family_index, table, theta, t, cum[:-1])
+    p, (correct, cost) = jax.lax.scan(link, p0, xs)
+    correct, cost = jnp.sum(correct), jnp.sum(cost)
     last_correct, last_mass = _chain_last(_marg_i(marg, k - 1), grid.pe_edge[-1], p)
     return correct + last_correct, cost + last_mass * cum[-1]
 
@@ -429,7 +436,14 @@ def build_chain_grid(params: CascadeParams, families: tuple[str, ...], exact: _m
         tr.append(_chain_transition_matrix(jnp.asarray(params.table)[i], g))
     shape = (0, n_bins + 1, n_bins + 1)
     return ChainGrid(np.asarray(jnp.stack(tr)) if tr else np.zeros((0, n_bins + 2, n_bins + 2)),
-                     np.asarray(jnp.stack(cg)) if cg else np.zeros(shape), np.asarray(jnp.stack(pe)))
+                     np.asarray(jnp.stack(cg)) if cg else np.zeros(shape), np.asarray(jnp.stack(pe)),
+                     np.array([CHAIN_FAMILIES.index(f) for f in families], dtype=np.int32))
+
+
+def static_families(params: CascadeParams, families: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``families`` to pass as a compile-time constant: with a chain grid the families are data, so every
+    cascade of the same length shares one compiled program (``("chain",) * (k-1)``)."""
+    return ("chain",) * len(families) if params.chain is not None and len(families) > 0 else families
 
 
 def cascade_metrics(params: CascadeParams, families: tuple[str, ...], costs, thresholds):
@@ -537,7 +551,7 @@ class CascadeModel:
         n = flat.shape[0]
         size = max(64, 1 << (n - 1).bit_length())            # pad to a power of two: few distinct compilations
         padded = jnp.concatenate([flat, jnp.broadcast_to(flat[:1], (size - n, self.k - 1))]) if n else jnp.zeros((size, self.k - 1))
-        pc, ec = _metrics_batched(self.params, self.families, jnp.asarray(costs), padded)
+        pc, ec = _metrics_batched(self.params, static_families(self.params, self.families), jnp.asarray(costs), padded)
         return np.asarray(pc)[:n].reshape(t.shape[:-1]), np.asarray(ec)[:n].reshape(t.shape[:-1])
 
     def cdf_numpy(self, i: int):

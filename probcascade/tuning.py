@@ -33,7 +33,7 @@ from . import marginals as _mg
 from ._x64 import x64
 from .exceptions import DataValidationError
 from .frontier import Frontier, infill, pareto_mask
-from .markov_copula import CascadeModel, MarkovCopulaModel, cascade_metrics
+from .markov_copula import CascadeModel, MarkovCopulaModel, cascade_metrics, static_families
 
 __all__ = ["lambda_grid", "tune", "tune_all", "best_subcascade", "objective"]
 
@@ -180,7 +180,8 @@ def tune(
     L, R = lams.size, starts.shape[0]
     size = -(-L * R // 32) * 32                     # pad the batch to a multiple of 32: few distinct shapes to compile
     z0, lam_b = _padded_batch(np.tile(starts, (L, 1)), np.repeat(lams * scale, R), size)
-    z, pc, ec = _solve(cm.params, cm.families, unit_costs, lo, hi, z0, lam_b, n_steps)
+    fam_key = static_families(cm.params, cm.families)   # chain: families are data, one compilation per k
+    z, pc, ec = _solve(cm.params, fam_key, unit_costs, lo, hi, z0, lam_b, n_steps)
     z, pc, ec = np.asarray(z)[: L * R], np.asarray(pc)[: L * R], np.asarray(ec)[: L * R] * scale
     thr = lo_np + (hi_np - lo_np) / (1.0 + np.exp(-z))
     lam_rep = np.repeat(lams, R)
@@ -198,7 +199,7 @@ def tune(
             z_new = _to_z(thr_f[new], lo_np, hi_np)
             size_new = max(size, -(-n_infilled // 32) * 32)
             zb, lb = _padded_batch(z_new, np.ones(n_infilled), size_new)
-            _, pc_new, ec_new = _solve(cm.params, cm.families, unit_costs, lo, hi, zb, lb, 0)
+            _, pc_new, ec_new = _solve(cm.params, fam_key, unit_costs, lo, hi, zb, lb, 0)
             pc_new, ec_new = np.asarray(pc_new)[:n_infilled], np.asarray(ec_new)[:n_infilled] * scale
             pc_f, ec_f = np.empty(len(src)), np.empty(len(src))
             pc_f[~new], ec_f[~new] = pc[src[~new]], ec[src[~new]]

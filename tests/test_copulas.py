@@ -167,6 +167,17 @@ def test_theta_tau_round_trip_frank(tau):
         assert float(FrankCopula.tau_from_theta(FrankCopula.theta_from_tau(tau))) == pytest.approx(tau, abs=1e-12)
 
 
+def test_frank_theta_from_tau_outside_float64_after_a_float64_call():
+    """Regression: a float64 trace of the Debye quadrature must not leak float64 constants into a later float32
+    one (it used to fail to compile)."""
+    with probcascade.float64():
+        th64 = float(FrankCopula.theta_from_tau(0.3))
+    with jax.enable_x64(False):
+        th32 = FrankCopula.theta_from_tau(np.array([0.3, -0.3]))
+    assert th32.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(th32), [th64, -th64], rtol=1e-5)
+
+
 def test_frank_tau_against_debye_quadrature_and_gumbel_eq10():
     for theta in (-8.0, -0.5, 1e-4, 0.3, 2.0, 15.0, 80.0):
         a = abs(theta)

@@ -171,6 +171,34 @@ def test_cascade_metrics_vs_monte_carlo(model, draws, joint):
                 assert abs(e - cost.mean()) <= 0.15 * cost.mean()
 
 
+def test_chain_with_mixed_families_vs_monte_carlo(draws):
+    """Families are data in the chain evaluation (``lax.switch``): a cascade whose links use different families
+    must still match Monte Carlo from its own sampler, and share one compiled program with an all-Gumbel one."""
+    import dataclasses
+    from probcascade.copulas import COPULA_FAMILIES
+    from probcascade.markov_copula import _metrics_batched
+    x = draws.iloc[:3000]
+    mixed = fit_markov_copula(x, family="aic", all_pairs=False)
+    for (a, b), fam in zip(list(mixed.pairs)[:2], ("clayton", "frank")):   # force a mix whatever AIC chose
+        pf = mixed.pairs[(a, b)]
+        theta = float(COPULA_FAMILIES[fam].theta_from_tau(pf.tau))
+        mixed.pairs[(a, b)] = dataclasses.replace(pf, family=fam, theta=theta)
+    cm = mixed.cascade()
+    assert len(set(cm.families)) >= 2
+    sample = mixed.sample(N_MC, seed=9)[list(cm.models)].to_numpy()
+    costs = np.array([1.0, 1.0, 2.0, 9.0, 30.0])
+    lo, hi = cm.bounds
+    T = lo + (hi - lo) * np.random.default_rng(2).random((4, 4))
+    n_compiled = _metrics_batched._cache_size()
+    pc, ec = cm.metrics(T, costs)
+    for t, p, e in zip(T, pc, ec):
+        phi_exit, cost = _route_mc(sample, t, costs)
+        assert abs(p - phi_exit.mean()) <= 3 * phi_exit.std() / np.sqrt(N_MC) + 1e-3
+        assert abs(e - cost.mean()) <= 3 * cost.std() / np.sqrt(N_MC) + 0.01 * cost.mean()
+    fit_markov_copula(x, all_pairs=False).cascade().metrics(T, costs)             # all Gumbel, same k
+    assert _metrics_batched._cache_size() <= n_compiled + 1
+
+
 def test_chain_and_algorithm1_agree_for_two_models(model):
     """For k = 2 both evaluations route exactly; E[Cost] must agree to the table error, P(Correct) up to the chain's
     one approximation (the last model's correctness averaged over whole bins of the first, measured 1.4e-5)."""
