@@ -113,8 +113,12 @@ def tune_cascades(
     bo_trials: int = 60,
     progress: bool = False,
     seed: int = 0,
+    family: str = "gumbel",
 ) -> TuneReport:
     """Calibrate on ``train``, fit the Markov-copula model, tune every cascade with every method, score on ``test``.
+
+    ``family`` is the copula family of every pair (``"gumbel"``, the study's model) or ``"aic"`` (per pair, the
+    family with the smallest AIC; see :func:`probcascade.fit_markov_copula`).
 
     Costs: thresholds are tuned with the training mean cost of each model; test points report the mean cost per query
     at the test data's mean per-model costs, as in the study.
@@ -131,7 +135,7 @@ def tune_cascades(
     cal = calibrate(train, transform=transform)
     phi_tr, phi_te = cal.predict(train), cal.predict(test)
     t0 = time.perf_counter()
-    model = fit_markov_copula(phi_tr, train.models)
+    model = fit_markov_copula(phi_tr, train.models, family=family)
     fit_s = time.perf_counter() - t0
     costs_tr = train.expected_costs.to_numpy()
     costs_te = test.cost.mean(axis=0)

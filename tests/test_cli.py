@@ -61,6 +61,9 @@ def test_tune_json_and_table(tmp_path, capsys):
         assert all(len(p) == 2 and 0 <= p[1] <= 1 for p in r["test_points"])
     assert main(["tune", str(ptr), "--test", str(pte), "--cascade", f"{m[0]},{m[1]}"]) == 0
     assert "auc_rational" in capsys.readouterr().out
+    assert main(["tune", str(ptr), "--test", str(pte), "--cascade", casc, "--copula", "aic", "--format", "json"]) == 0
+    r = json.loads(capsys.readouterr().out)[0]["rational"]
+    assert 0 < r["auc"] < 1 and len(r["thresholds"]) > 5
     assert main(["tune", str(ptr), "--cascade", f"{m[0]},nope"]) == 2
     assert "nope" in capsys.readouterr().err
 

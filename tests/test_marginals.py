@@ -124,12 +124,15 @@ def test_cdf_monotone_in_unit_interval_and_icdf_round_trip(w, shapes, p):
     with float64():
         d = _dist(w_lo=w[0], w_hi=w[1], mix=[p, 1 - p], alpha=shapes[:2], beta=shapes[2:])
         f, q, xq, fq = (np.asarray(z) for z in _cdf_icdf_checks(d.params))
+        # what one ulp of x moves F: near an end with a shape ~0.25 the quantile sits ~1e-13 from it, where one
+        # float64 step of x changes F by up to ~1e-7; no inverse can do better than that
+        ulp = np.abs(np.asarray(mg.cdf(d.params, np.nextafter(xq, np.inf))) - np.asarray(mg.cdf(d.params, np.nextafter(xq, -np.inf))))
     assert np.all((f >= 0) & (f <= 1)) and np.all(np.diff(f) >= -1e-15)
     assert np.all((xq >= LO) & (xq <= HI))
     # generalised inverse: F(Q(q)) >= q, with equality where q is not inside an atom (solver tolerance 1e-10)
-    assert np.all(fq >= q - 1e-10)
+    assert np.all(fq >= q - 1e-10 - ulp)
     interior = (q > w[0] + 1e-9) & (q < 1 - w[1] - 1e-9)
-    np.testing.assert_allclose(fq[interior], q[interior], atol=1e-10)
+    assert np.all(np.abs(fq - q)[interior] <= 1e-10 + ulp[interior])
 
 
 def test_icdf_of_cdf_and_its_gradient():
