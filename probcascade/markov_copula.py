@@ -331,13 +331,18 @@ def algorithm1_metrics(params: CascadeParams, families: tuple[str, ...], costs, 
     return correct, e_cost
 
 
+def _cell_transitions(tab):
+    """P(cell_j | cell_i) from a pair's 3 x 3 cell table (rows of empty cells left at 0)."""
+    rows = jnp.sum(tab, axis=1)
+    return tab / jnp.where(rows > 0, rows, 1.0)[:, None]
+
+
 def _chain_transition_matrix(tab, cgrid):
     """(M+2, M+2) transition matrix between states of consecutive models from the cell table and copula grid."""
     m = cgrid.shape[-1] - 1
     rect = cgrid[1:, 1:] - cgrid[:-1, 1:] - cgrid[1:, :-1] + cgrid[:-1, :-1]       # P(U in bin b, V in bin c)
     rect = jnp.maximum(rect, 0.0)
-    rows = jnp.sum(tab, axis=1)
-    tn = tab / jnp.where(rows > 0, rows, 1.0)[:, None]                              # P(cell_j | cell_i)
+    tn = _cell_transitions(tab)
     ones = jnp.ones((m, 1))
     atom_row = lambda r: jnp.concatenate([tn[r, :1], jnp.full(m, tn[r, 1] / m), tn[r, 2:]])
     interior = jnp.concatenate([tn[1, 0] * ones, tn[1, 1] * m * rect, tn[1, 2] * ones], axis=1)
@@ -372,8 +377,7 @@ def _chain_forward(p, r_int, r_lo, r_hi, trans, cgrid, tab, family_index, theta)
     edges = jnp.arange(nb + 1) / nb
     col = _switch_copula_cdf(family_index, theta, jnp.full(nb + 1, edges[j] + frac / nb), edges) - cgrid[j]
     rect = jnp.maximum(col[1:] - col[:-1], 0.0)                                     # P(U in [e_j, u_t], V in bin c)
-    rows = jnp.sum(tab, axis=1)
-    tn1 = tab[1] / jnp.where(rows[1] > 0, rows[1], 1.0)
+    tn1 = _cell_transitions(tab)[1]
     mass = p[1 + j] * frac
     part = jnp.concatenate([(mass * tn1[0])[None], p[1 + j] * nb * rect * tn1[1], (mass * tn1[2])[None]])
     return nxt + part
