@@ -362,12 +362,34 @@ def _chain_exit(m: MarginalTable, pe_edge, p, t):
     return correct, mass, r_int, r_lo, r_hi
 
 
-def _switch_copula_cdf(family_index, theta, u, v):
-    """``C(u, v)`` of family ``CHAIN_FAMILIES[family_index]`` (a traced index: one compiled program for all)."""
-    return jax.lax.switch(family_index, [partial(_copula_cdf, f) for f in CHAIN_FAMILIES], theta, u, v)
+def _branch_families(families: tuple[str, ...]) -> tuple[str, ...]:
+    """The families a compiled chain evaluation must cover, from the static ``families`` argument.
+
+    ``("chain:gumbel+clayton", ...)`` (see :func:`static_families`) names them; the bare ``"chain"`` means all of
+    :data:`CHAIN_FAMILIES`; plain family names cover themselves.
+    """
+    head = families[0]
+    if head == "chain":
+        return CHAIN_FAMILIES
+    if head.startswith("chain:"):
+        return tuple(head[len("chain:"):].split("+"))
+    return tuple(f for f in CHAIN_FAMILIES if f in families)
 
 
-def _chain_forward(p, r_int, r_lo, r_hi, trans, cgrid, tab, family_index, theta):
+def _switch_copula_cdf(branches: tuple[str, ...], family_index, theta, u, v):
+    """``C(u, v)`` of family ``CHAIN_FAMILIES[family_index]`` (a traced index), compiled only for ``branches``.
+
+    One family compiles straight-line code; several compile a ``lax.switch`` over just those families (each branch
+    is a copula CDF with its gradient, so every family left out saves compilation time).
+    """
+    if len(branches) == 1:
+        return _copula_cdf(branches[0], theta, u, v)
+    lut = np.zeros(len(CHAIN_FAMILIES), dtype=np.int32)
+    lut[[CHAIN_FAMILIES.index(f) for f in branches]] = np.arange(len(branches), dtype=np.int32)
+    return jax.lax.switch(jnp.asarray(lut)[family_index], [partial(_copula_cdf, f) for f in branches], theta, u, v)
+
+
+def _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, family_index, theta):
     """State vector of the next model for the deferred part of ``p``; the threshold's bin is split exactly."""
     nb = r_int.shape[-1]
     full = jnp.floor(r_int)
@@ -375,7 +397,7 @@ def _chain_forward(p, r_int, r_lo, r_hi, trans, cgrid, tab, family_index, theta)
     j = jnp.clip(jnp.sum(full).astype(jnp.int32), 0, nb - 1)                       # the bin holding the threshold
     frac = r_int[j] - full[j]
     edges = jnp.arange(nb + 1) / nb
-    col = _switch_copula_cdf(family_index, theta, jnp.full(nb + 1, edges[j] + frac / nb), edges) - cgrid[j]
+    col = _switch_copula_cdf(branches, family_index, theta, jnp.full(nb + 1, edges[j] + frac / nb), edges) - cgrid[j]
     rect = jnp.maximum(col[1:] - col[:-1], 0.0)                                     # P(U in [e_j, u_t], V in bin c)
     tn1 = _cell_transitions(tab)[1]
     mass = p[1 + j] * frac
@@ -405,11 +427,12 @@ def chain_metrics(params: CascadeParams, families: tuple[str, ...], costs, thres
     m0 = _marg_i(marg, 0)
     p0 = jnp.concatenate([m0.w_lo[None], jnp.full(nb, (1.0 - m0.w_lo - m0.w_hi) / nb), m0.w_hi[None]])
     table, theta = jnp.asarray(params.table), jnp.asarray(params.theta)
+    branches = _branch_families(families)
 
     def link(p, xs):
         m, pe_edge, trans, cgrid, fam, tab, th, ti, ci = xs
         correct, mass, r_int, r_lo, r_hi = _chain_exit(m, pe_edge, p, ti)
-        return _chain_forward(p, r_int, r_lo, r_hi, trans, cgrid, tab, fam, th), (correct, mass * ci)
+        return _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, fam, th), (correct, mass * ci)
 
     head = MarginalTable(*(z[:-1] for z in marg))
     xs = (head, grid.pe_edge[:-1], grid.trans, grid.cgrid, grid.family_index, table, theta, t, cum[:-1])
@@ -444,10 +467,22 @@ def build_chain_grid(params: CascadeParams, families: tuple[str, ...], exact: _m
                      np.array([CHAIN_FAMILIES.index(f) for f in families], dtype=np.int32))
 
 
-def static_families(params: CascadeParams, families: tuple[str, ...]) -> tuple[str, ...]:
-    """The ``families`` to pass as a compile-time constant: with a chain grid the families are data, so every
-    cascade of the same length shares one compiled program (``("chain",) * (k-1)``)."""
-    return ("chain",) * len(families) if params.chain is not None and len(families) > 0 else families
+def static_families(params: CascadeParams, families: tuple[str, ...],
+                    branches: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The ``families`` to pass as a compile-time constant.
+
+    With a chain grid the families are data (``ChainGrid.family_index``) and the constant only names the set of
+    families the compiled program covers, ``("chain:gumbel+clayton",) * (k-1)``: every cascade of the same length
+    whose families lie in ``branches`` (default: its own families) shares one compiled program. Without a chain
+    grid the families themselves are the constant.
+    """
+    if params.chain is None or len(families) == 0:
+        return families
+    cover = set(families) | set(branches or ())
+    unknown = cover - set(CHAIN_FAMILIES)
+    if unknown:
+        raise DataValidationError(f"copula families {sorted(unknown)} are not chain families {list(CHAIN_FAMILIES)}")
+    return ("chain:" + "+".join(f for f in CHAIN_FAMILIES if f in cover),) * len(families)
 
 
 def cascade_metrics(params: CascadeParams, families: tuple[str, ...], costs, thresholds):
@@ -525,13 +560,21 @@ class CascadeModel:
     """A (sub-)cascade of a fitted :class:`MarkovCopulaModel`: parameters for models in the given order.
 
     ``params`` (with look-up tables) drives the objective; ``exact`` (the padded marginal parameters) drives the
-    sampler, which uses the exact marginals.
+    sampler, which uses the exact marginals. ``branches``: the copula families the compiled chain evaluation covers
+    (the fitted model's families, so that all its cascades of one length share one compilation; see
+    :func:`static_families`).
     """
 
     models: tuple[str, ...]
     params: CascadeParams
     families: tuple[str, ...]
     exact: _mg.MarginalParams
+    branches: tuple[str, ...] = ()
+
+    @property
+    def static_families(self) -> tuple[str, ...]:
+        """The compile-time ``families`` of :func:`cascade_metrics` for this cascade."""
+        return static_families(self.params, self.families, self.branches)
 
     @property
     def k(self) -> int:
@@ -555,7 +598,7 @@ class CascadeModel:
         n = flat.shape[0]
         size = max(64, 1 << (n - 1).bit_length())            # pad to a power of two: few distinct compilations
         padded = jnp.concatenate([flat, jnp.broadcast_to(flat[:1], (size - n, self.k - 1))]) if n else jnp.zeros((size, self.k - 1))
-        pc, ec = _metrics_batched(self.params, static_families(self.params, self.families), jnp.asarray(costs), padded)
+        pc, ec = _metrics_batched(self.params, self.static_families, jnp.asarray(costs), padded)
         return np.asarray(pc)[:n].reshape(t.shape[:-1]), np.asarray(ec)[:n].reshape(t.shape[:-1])
 
     def cdf_numpy(self, i: int):
@@ -658,7 +701,8 @@ class MarkovCopulaModel:
             if key not in self._tables:
                 self._tables[key] = build_chain_grid(params, families, exact)
             params = params._replace(chain=self._tables[key])
-        return CascadeModel(models, params, families, exact)
+        branches = tuple(f for f in CHAIN_FAMILIES if any(p.family == f for p in self.pairs.values()))
+        return CascadeModel(models, params, families, exact, branches)
 
     # ---------------------------------------------------------------- convenience probabilities
     @x64

@@ -33,7 +33,7 @@ from . import marginals as _mg
 from ._x64 import x64
 from .exceptions import DataValidationError
 from .frontier import Frontier, infill, pareto_mask
-from .markov_copula import CascadeModel, MarkovCopulaModel, cascade_metrics, static_families
+from .markov_copula import CascadeModel, MarkovCopulaModel, cascade_metrics
 
 __all__ = ["lambda_grid", "tune", "tune_all", "best_subcascade", "objective"]
 
@@ -180,7 +180,7 @@ def tune(
     L, R = lams.size, starts.shape[0]
     size = -(-L * R // 32) * 32                     # pad the batch to a multiple of 32: few distinct shapes to compile
     z0, lam_b = _padded_batch(np.tile(starts, (L, 1)), np.repeat(lams * scale, R), size)
-    fam_key = static_families(cm.params, cm.families)   # chain: families are data, one compilation per k
+    fam_key = cm.static_families       # chain: families are data, one compilation per k and family set
     z, pc, ec = _solve(cm.params, fam_key, unit_costs, lo, hi, z0, lam_b, n_steps)
     z, pc, ec = np.asarray(z)[: L * R], np.asarray(pc)[: L * R], np.asarray(ec)[: L * R] * scale
     thr = lo_np + (hi_np - lo_np) / (1.0 + np.exp(-z))

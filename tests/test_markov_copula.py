@@ -173,7 +173,8 @@ def test_cascade_metrics_vs_monte_carlo(model, draws, joint):
 
 def test_chain_with_mixed_families_vs_monte_carlo(draws):
     """Families are data in the chain evaluation (``lax.switch``): a cascade whose links use different families
-    must still match Monte Carlo from its own sampler, and share one compiled program with an all-Gumbel one."""
+    must still match Monte Carlo from its own sampler; its program, compiled for the model's families only, must
+    equal the one compiled for every chain family, and be shared by the model's other cascades of that length."""
     import dataclasses
     from probcascade.copulas import COPULA_FAMILIES
     from probcascade.markov_copula import _metrics_batched
@@ -195,8 +196,15 @@ def test_chain_with_mixed_families_vs_monte_carlo(draws):
         phi_exit, cost = _route_mc(sample, t, costs)
         assert abs(p - phi_exit.mean()) <= 3 * phi_exit.std() / np.sqrt(N_MC) + 1e-3
         assert abs(e - cost.mean()) <= 3 * cost.std() / np.sqrt(N_MC) + 0.01 * cost.mean()
-    fit_markov_copula(x, all_pairs=False).cascade().metrics(T, costs)             # all Gumbel, same k
-    assert _metrics_batched._cache_size() <= n_compiled + 1
+    with float64():                                                     # the program compiled for all 5 families
+        every = _metrics_batched(cm.params, ("chain",) * 4, jax.numpy.asarray(costs), jax.numpy.asarray(T))
+    np.testing.assert_allclose(np.asarray(every[0]), pc, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(every[1]), ec, rtol=1e-12)
+    n_compiled = _metrics_batched._cache_size()
+    other = dataclasses.replace(cm, params=cm.params._replace(
+        chain=cm.params.chain._replace(family_index=cm.params.chain.family_index[::-1])))  # same model, other mix
+    other.metrics(T, costs)
+    assert _metrics_batched._cache_size() == n_compiled
 
 
 def test_chain_and_algorithm1_agree_for_two_models(model):
