@@ -1,11 +1,13 @@
 """Time one full predicted frontier (rational tuning) for k = 2..5 against grid search, on MMLU Llama train data.
 
     python benchmarks/bench_tuning.py [--data ../shared/data/llm_cascades] [--family gumbel|aic|...]
+                                      [--correctness marginal|pairwise]
 
 Rational tuning uses the default exact chain evaluation; "Algorithm 1 warm" is the study's evaluation (approximation
 (5)) in the same process. "cold" clears JAX's compilation caches first (so it includes tracing and XLA compilation of the objective, its
 gradient, the vectorised optimiser and the marginal look-up tables); "warm" is the median of 3 further calls.
-``--family aic`` picks each pair's copula family by AIC, so the chain compiles one branch per family present.
+``--family aic`` picks each pair's copula family by AIC, so the chain compiles one branch per family present;
+``--correctness pairwise`` tunes with the pairwise correctness model (one more matrix-vector product per link).
 Prints a markdown table for BENCHMARKS.md with ratios in the same process.
 """
 
@@ -38,21 +40,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
     ap.add_argument("--family", default="gumbel", help="copula family of every pair, or 'aic'")
+    ap.add_argument("--correctness", default="marginal", choices=["marginal", "pairwise"])
     args = ap.parse_args()
     train, _ = load_benchmark(args.data, "mmlu_llama")
     phi = calibrate(train).predict(train)
     costs = train.expected_costs.to_numpy()
     print(f"machine: {platform.processor() or platform.machine()}, {jax.device_count()} JAX device(s) "
-          f"({jax.devices()[0].platform}), jax {jax.__version__}; copula family: {args.family}\n")
+          f"({jax.devices()[0].platform}), jax {jax.__version__}; copula family: {args.family}; correctness: {args.correctness}\n")
     print("| k | families | rational cold (s) | rational warm (s) | frontier points | Algorithm 1 warm (s) | grid cold (s) | grid warm (s) | grid / rational (warm) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for k in range(2, 6):
         sub = train.models[:k]
         jax.clear_caches()
-        model = fit_markov_copula(phi[:, :k], sub, family=args.family)
+        model = fit_markov_copula(phi[:, :k], sub, family=args.family, correct=train.correct[:, :k])
         families = sorted({p.family for p in model.pairs.values()})
-        cold, fr = timed(lambda: tune(model, costs[:k]))
-        warm = statistics.median(timed(lambda: tune(model, costs[:k]))[0] for _ in range(3))
+        rt = lambda: tune(model, costs[:k], correctness=args.correctness)
+        cold, fr = timed(rt)
+        warm = statistics.median(timed(rt)[0] for _ in range(3))
         tune(model, costs[:k], joint="algorithm1")
         a1 = statistics.median(timed(lambda: tune(model, costs[:k], joint="algorithm1"))[0] for _ in range(3))
         jax.clear_caches()

@@ -8,7 +8,8 @@ model, which is what the reference CSV's cost bounds match).
                                  [--low-sample] [--out experiments/results]
 
 Writes ``table7[_lowsample].csv`` (one row per cascade) and ``table7[_lowsample].md`` (summary by benchmark with
-the study's reference means and paired Wilcoxon tests).
+the study's reference means and paired Wilcoxon tests). Rational tuning uses per-pair AIC copula families, the exact
+chain evaluation and, for Table 7, the pairwise correctness model (``--correctness marginal`` is the study's model).
 """
 
 from __future__ import annotations
@@ -46,14 +47,16 @@ def _area_on(cost, err, lo, hi) -> float:
 
 
 def run_benchmark(data_dir: Path, bench: str, low_sample: bool, seed: int = 0, ref: pd.DataFrame | None = None,
-                  fit_kwargs: dict | None = None, tune_kwargs: dict | None = None) -> pd.DataFrame:
+                  fit_kwargs: dict | None = None, tune_kwargs: dict | None = None,
+                  curves: dict | None = None) -> pd.DataFrame:
+    """One benchmark's rows; ``curves`` (if given) receives the test curves of the full 5-model cascade."""
     train, test = load_benchmark(data_dir, f"{bench}_llama")
     if low_sample:
         train = train.take(balanced_pairs_subset(train.correct, target=30, seed=seed))
     cal = calibrate(train, transform=TRANSFORM[bench])
     phi_tr, phi_te = cal.predict(train), cal.predict(test)
     t0 = time.perf_counter()
-    model = fit_markov_copula(phi_tr, train.models, **(fit_kwargs or {}))
+    model = fit_markov_copula(phi_tr, train.models, correct=train.correct, **(fit_kwargs or {}))
     fit_s = time.perf_counter() - t0
     costs_tr = train.expected_costs.to_numpy()
     costs_te = test.cost.mean(axis=0)
@@ -70,6 +73,9 @@ def run_benchmark(data_dir: Path, bench: str, low_sample: bool, seed: int = 0, r
             t_gs = time.perf_counter() - t0
             ev_rt = route(phi_te[:, idx], test.correct[:, idx], costs_te[idx], fr_rt.thresholds)
             ev_gs = route(phi_te[:, idx], test.correct[:, idx], costs_te[idx], fr_gs.thresholds)
+            if curves is not None and k == len(train.models):
+                curves[bench] = {"rational tuning": fr_rt.evaluate(phi_te[:, idx], test.correct[:, idx], costs_te[idx]),
+                                 "grid search": fr_gs.evaluate(phi_te[:, idx], test.correct[:, idx], costs_te[idx])}
             try:
                 auc = error_cost_auc(ev_rt.cost, ev_rt.error, ev_gs.cost, ev_gs.error)
             except DataValidationError as exc:    # n <= 30: a frontier can collapse to one test point
@@ -113,6 +119,22 @@ def summarise(df: pd.DataFrame, ref: pd.DataFrame | None) -> str:
     return "\n".join(lines)
 
 
+def plot_curves(curves: dict, path: Path) -> None:
+    """Test error-cost curves of the 5-model cascade, one panel per benchmark."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from probcascade.plots import plot_frontier
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.8), squeeze=False)
+    for ax, (bench, frames) in zip(axes[0], curves.items()):
+        plot_frontier(frames, ax=ax, which="test", markersize=3)
+        ax.set_title(f"{bench}: 1b -> 3b -> 8b -> 70b -> 405b (test)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
@@ -128,13 +150,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--joint", default="chain", choices=["chain", "algorithm1"],
                     help="evaluation of k >= 3 cascades: the Markov chain (default) or the study's Algorithm 1")
+    ap.add_argument("--correctness", default=None, choices=["marginal", "pairwise"],
+                    help="P(correct) of the answering model: its calibrated confidence (the study's model) or the "
+                         "pairwise model given its predecessor's confidence too (probcascade.correctness). Default: "
+                         "pairwise for Table 7 (n ~ 300), marginal for --low-sample (n <= 30), where three extra "
+                         "coefficients per pair are too noisy (see table7_lowsample_pairwise.md)")
     ap.add_argument("--summarise", type=Path, default=None, metavar="CSV",
                     help="only rewrite the Markdown summary of an earlier run's CSV")
     ap.add_argument("--tag", default="", help="suffix of the output files (ablations)")
     args = ap.parse_args()
+    if args.correctness is None:
+        args.correctness = "marginal" if args.low_sample else "pairwise"
     fit_kwargs = {"family": args.family, "theta_method": args.theta_method}
     tune_kwargs = {"r": args.r, "infill_q": args.infill_q, "n_restarts": args.restarts, "n_steps": args.steps,
-                   "joint": args.joint}
+                   "joint": args.joint, "correctness": args.correctness}
     ref_path = args.data.parent.parent / "reference" / "paper_cascade_auc_llama.csv"
     ref = pd.read_csv(ref_path) if ref_path.exists() and not args.low_sample else None
     stem = ("table7_lowsample" if args.low_sample else "table7") + (f"_{args.tag}" if args.tag else "")
@@ -142,9 +171,12 @@ def main() -> None:
     if args.summarise is not None:
         df = pd.read_csv(args.summarise)
     else:
+        curves: dict = {}
         df = pd.concat([run_benchmark(args.data, b, args.low_sample, ref=ref, fit_kwargs=fit_kwargs,
-                                      tune_kwargs=tune_kwargs) for b in args.benchmarks], ignore_index=True)
+                                      tune_kwargs=tune_kwargs, curves=curves) for b in args.benchmarks], ignore_index=True)
         df.to_csv(args.out / f"{stem}.csv", index=False)
+        if curves:
+            plot_curves(curves, args.out / f"{stem}_frontiers.png")
     md = f"# {'Table 8 (n <= 30)' if args.low_sample else 'Table 7'}: test AUC, rational tuning vs grid search\n\n"
     argv = sys.argv[1:]
     if "--summarise" in argv:                     # the run that made the CSV, not the re-summary

@@ -74,7 +74,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     methods = ["rational"] + [m.strip() for m in (args.baselines or "").split(",") if m.strip()]
     report = tune_cascades(train, test, transform=args.transform or _default_transform(args.train),
                            cascades=args.cascade, methods=methods, progress=sys.stderr.isatty() or args.progress,
-                           seed=args.seed, family=args.copula)
+                           seed=args.seed, family=args.copula, correctness=args.correctness)
     if args.format == "json":
         print(_dump_json(report.to_records()))
     else:
@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--copula", default="gumbel", choices=["gumbel", "clayton", "frank", "survival_gumbel", "aic"],
                    help="copula family of every pair, or 'aic' to choose per pair (default gumbel, the study's model)")
+    t.add_argument("--correctness", default="marginal", choices=["marginal", "pairwise"],
+                   help="P(correct) of the answering model: its calibrated confidence (default, the study's model) "
+                        "or given its predecessor's confidence too (pairwise)")
     t.add_argument("--progress", action="store_true", help="progress bar on stderr even when it is not a terminal")
     t.set_defaults(func=cmd_tune)
 

@@ -47,6 +47,15 @@ position within a bin is taken as uniform once it has passed through a link. Exp
 uses the exact partial expectations of the marginal at the bin edges and at the threshold. The cost per link is
 ``N_BINS + 1`` copula evaluations and one ``(N_BINS + 2)^2`` matrix-vector product; the tests bound its error
 against Monte Carlo from the sampler for k = 2..5.
+
+Who is correct: the study's model or the pairwise one
+-----------------------------------------------------
+The study counts the answering model j as correct with probability Phi_j. ``cascade(..., correctness="pairwise")``
+uses instead P(correct_j | Phi_{j-1}, Phi_j) fitted by logistic regression (:mod:`probcascade.correctness`): the
+chain then carries, besides the state vector p of the queries that reach model j, the vector weighted by each
+state's correctness ratio, ``(p_deferred @ (T * R)) + split part * R``, with R the link's (previous state, own
+state) ratio grid, and the expected correctness is linear in it. Same O(k) cost, one more matrix-vector product
+per link.
 """
 
 from __future__ import annotations
@@ -63,6 +72,7 @@ import numpy as np
 import pandas as pd
 
 from . import copulas as _cop
+from . import correctness as _corr
 from . import marginals as _mg
 from ._x64 import x64
 from .exceptions import DataValidationError, FitError, IndependenceFallbackWarning
@@ -117,12 +127,16 @@ class ChainGrid(NamedTuple):
     (k, M+1): the interior partial expectation ``E[Phi 1{Phi > x} | interior]`` at the bin edges x = G^-1(e_b);
     ``family_index`` (k-1,): each link's copula family as an index into :data:`CHAIN_FAMILIES`. The family is data,
     not a compile-time constant, so one compiled evaluation serves every mix of families (e.g. ``family="aic"``).
+    ``ratio`` (k-1, M+2, M+2) or None: the pairwise correctness model's factor on the next model's correctness for
+    each (state of the model, state of the next model) (see :mod:`probcascade.correctness`); None is the study's
+    model, in which the next model is correct with probability equal to its calibrated confidence.
     """
 
     trans: jnp.ndarray
     cgrid: jnp.ndarray
     pe_edge: jnp.ndarray
     family_index: jnp.ndarray
+    ratio: jnp.ndarray | None = None
 
 
 #: Candidate families of ``fit_markov_copula(..., family="aic")``.
@@ -349,15 +363,19 @@ def _chain_transition_matrix(tab, cgrid):
     return jnp.concatenate([atom_row(0)[None], interior, atom_row(2)[None]], axis=0)
 
 
-def _chain_exit(m: MarginalTable, pe_edge, p, t):
-    """Queries of state vector ``p`` answered at threshold ``t``: (expected correct, mass, deferral fractions)."""
+def _chain_exit(m: MarginalTable, pe_edge, p, t, pr=None):
+    """Queries of state vector ``p`` answered at threshold ``t``: (expected correct, mass, deferral fractions).
+
+    ``pr``: the state vector weighted by the pairwise correctness ratio of each state (``p`` under the study's
+    model); the expected correctness is linear in it."""
+    pr = p if pr is None else pr
     nb = pe_edge.shape[-1] - 1
     u_t = table_interior_cdf(m, t)
     r_int = jnp.clip(u_t * nb - jnp.arange(nb), 0.0, 1.0)                            # deferred fraction of each bin
     r_lo, r_hi = (t >= m.lo).astype(float), (t >= m.hi).astype(float)
     pe_t = table_interior_pe(m, t)
     pe_low = jnp.where(r_int >= 1.0, pe_edge[1:], jnp.where(r_int <= 0.0, pe_edge[:-1], pe_t))
-    correct = p[0] * (1 - r_lo) * m.lo + p[-1] * (1 - r_hi) * m.hi + jnp.sum(p[1:-1] * nb * (pe_low - pe_edge[1:]))
+    correct = pr[0] * (1 - r_lo) * m.lo + pr[-1] * (1 - r_hi) * m.hi + jnp.sum(pr[1:-1] * nb * (pe_low - pe_edge[1:]))
     mass = p[0] * (1 - r_lo) + p[-1] * (1 - r_hi) + jnp.sum(p[1:-1] * (1 - r_int))
     return correct, mass, r_int, r_lo, r_hi
 
@@ -389,11 +407,15 @@ def _switch_copula_cdf(branches: tuple[str, ...], family_index, theta, u, v):
     return jax.lax.switch(jnp.asarray(lut)[family_index], [partial(_copula_cdf, f) for f in branches], theta, u, v)
 
 
-def _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, family_index, theta):
-    """State vector of the next model for the deferred part of ``p``; the threshold's bin is split exactly."""
+def _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, family_index, theta, ratio=None):
+    """State vector of the next model for the deferred part of ``p``; the threshold's bin is split exactly.
+
+    With a pairwise correctness ``ratio`` (M+2, M+2) also the next state vector weighted by the ratio (else None).
+    """
     nb = r_int.shape[-1]
     full = jnp.floor(r_int)
-    nxt = jnp.concatenate([(p[0] * r_lo)[None], p[1:-1] * full, (p[-1] * r_hi)[None]]) @ trans
+    deferred = jnp.concatenate([(p[0] * r_lo)[None], p[1:-1] * full, (p[-1] * r_hi)[None]])
+    nxt = deferred @ trans
     j = jnp.clip(jnp.sum(full).astype(jnp.int32), 0, nb - 1)                       # the bin holding the threshold
     frac = r_int[j] - full[j]
     edges = jnp.arange(nb + 1) / nb
@@ -402,12 +424,15 @@ def _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, family_ind
     tn1 = _cell_transitions(tab)[1]
     mass = p[1 + j] * frac
     part = jnp.concatenate([(mass * tn1[0])[None], p[1 + j] * nb * rect * tn1[1], (mass * tn1[2])[None]])
-    return nxt + part
+    if ratio is None:
+        return nxt + part, None
+    return nxt + part, deferred @ (trans * ratio) + part * ratio[1 + j]
 
 
-def _chain_last(m: MarginalTable, pe_edge, p):
+def _chain_last(m: MarginalTable, pe_edge, p, pr=None):
     nb = pe_edge.shape[-1] - 1
-    return p[0] * m.lo + p[-1] * m.hi + jnp.sum(p[1:-1] * nb * (pe_edge[:-1] - pe_edge[1:])), jnp.sum(p)
+    pr = p if pr is None else pr
+    return pr[0] * m.lo + pr[-1] * m.hi + jnp.sum(pr[1:-1] * nb * (pe_edge[:-1] - pe_edge[1:])), jnp.sum(p)
 
 
 def chain_metrics(params: CascadeParams, families: tuple[str, ...], costs, thresholds):
@@ -421,7 +446,8 @@ def chain_metrics(params: CascadeParams, families: tuple[str, ...], costs, thres
     costs = jnp.asarray(costs, dtype=float)
     t = jnp.asarray(thresholds, dtype=float)
     marg = MarginalTable(*map(jnp.asarray, params.marg))
-    grid = ChainGrid(*map(jnp.asarray, params.chain))
+    grid = ChainGrid(*(None if z is None else jnp.asarray(z) for z in params.chain))
+    pairwise = grid.ratio is not None
     nb = grid.pe_edge.shape[-1] - 1
     cum = jnp.cumsum(costs)
     m0 = _marg_i(marg, 0)
@@ -429,16 +455,19 @@ def chain_metrics(params: CascadeParams, families: tuple[str, ...], costs, thres
     table, theta = jnp.asarray(params.table), jnp.asarray(params.theta)
     branches = _branch_families(families)
 
-    def link(p, xs):
-        m, pe_edge, trans, cgrid, fam, tab, th, ti, ci = xs
-        correct, mass, r_int, r_lo, r_hi = _chain_exit(m, pe_edge, p, ti)
-        return _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, fam, th), (correct, mass * ci)
+    def link(carry, xs):
+        p, pr = carry if pairwise else (carry, None)
+        m, pe_edge, trans, cgrid, fam, tab, th, ti, ci, ratio = xs
+        correct, mass, r_int, r_lo, r_hi = _chain_exit(m, pe_edge, p, ti, pr)
+        nxt, nxt_r = _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, fam, th, ratio)
+        return ((nxt, nxt_r) if pairwise else nxt), (correct, mass * ci)
 
     head = MarginalTable(*(z[:-1] for z in marg))
-    xs = (head, grid.pe_edge[:-1], grid.trans, grid.cgrid, grid.family_index, table, theta, t, cum[:-1])
-    p, (correct, cost) = jax.lax.scan(link, p0, xs)
+    xs = (head, grid.pe_edge[:-1], grid.trans, grid.cgrid, grid.family_index, table, theta, t, cum[:-1], grid.ratio)
+    carry, (correct, cost) = jax.lax.scan(link, (p0, p0) if pairwise else p0, xs)
+    p, pr = carry if pairwise else (carry, None)
     correct, cost = jnp.sum(correct), jnp.sum(cost)
-    last_correct, last_mass = _chain_last(_marg_i(marg, k - 1), grid.pe_edge[-1], p)
+    last_correct, last_mass = _chain_last(_marg_i(marg, k - 1), grid.pe_edge[-1], p, pr)
     return correct + last_correct, cost + last_mass * cum[-1]
 
 
@@ -465,6 +494,20 @@ def build_chain_grid(params: CascadeParams, families: tuple[str, ...], exact: _m
     return ChainGrid(np.asarray(jnp.stack(tr)) if tr else np.zeros((0, n_bins + 2, n_bins + 2)),
                      np.asarray(jnp.stack(cg)) if cg else np.zeros(shape), np.asarray(jnp.stack(pe)),
                      np.array([CHAIN_FAMILIES.index(f) for f in families], dtype=np.int32))
+
+
+@x64
+def build_ratio(params: CascadeParams, grid: ChainGrid, coef) -> np.ndarray:
+    """The pairwise correctness ratios (k-1, M+2, M+2) of a cascade's links, ``coef`` (k-1, 3) per link.
+
+    Each state is represented by its mean confidence: the atoms by ``lo``/``hi``, an interior bin by the exact
+    mean of the marginal over it (from the partial expectations at the bin edges)."""
+    nb = grid.pe_edge.shape[-1] - 1
+    pe = jnp.asarray(grid.pe_edge)
+    means = nb * (pe[:, :-1] - pe[:, 1:])
+    lo, hi = jnp.asarray(params.marg.lo), jnp.asarray(params.marg.hi)
+    states = jnp.concatenate([lo[:, None], means, hi[:, None]], axis=1)                 # (k, M+2)
+    return np.asarray(_corr.ratio_matrix(jnp.asarray(coef, dtype=float), states[:-1], states[1:]))
 
 
 def static_families(params: CascadeParams, families: tuple[str, ...],
@@ -652,6 +695,7 @@ class MarkovCopulaModel:
     family: str = "gumbel"
     n: int = 0
     warnings_: list[str] = field(default_factory=list)
+    correctness: dict = field(default_factory=dict)
     _tables: dict = field(default_factory=dict, repr=False)
 
     def pair(self, a: str, b: str) -> PairFit:
@@ -673,15 +717,24 @@ class MarkovCopulaModel:
                                                 np.float64(p.w_hi), build_table(p))
         return self._tables[model]
 
-    def cascade(self, models: Sequence[str] | None = None, joint: str = "chain") -> CascadeModel:
+    def cascade(self, models: Sequence[str] | None = None, joint: str = "chain",
+                correctness: str = "marginal") -> CascadeModel:
         """Parameters of the cascade ``models`` (default: all models in order); uses the all-pairs copulas.
 
         ``joint="chain"`` evaluates P(Correct) and E[Cost] through the Markov chain itself (exact up to the
         within-bin position, see the module notes); ``"algorithm1"`` uses the study's Algorithm 1 with its
         approximation (5) for k >= 3.
+
+        ``correctness="marginal"`` (the study's model) counts the answering model as correct with probability its
+        calibrated confidence; ``"pairwise"`` uses P(correct | own and predecessor's confidence) fitted by
+        :func:`fit_markov_copula` with ``correct=`` (see :mod:`probcascade.correctness`; needs ``joint="chain"``).
         """
         if joint not in ("chain", "algorithm1"):
             raise DataValidationError(f"joint: expected 'chain' or 'algorithm1', got {joint!r}")
+        if correctness not in ("marginal", "pairwise"):
+            raise DataValidationError(f"correctness: expected 'marginal' or 'pairwise', got {correctness!r}")
+        if correctness == "pairwise" and joint != "chain":
+            raise DataValidationError("correctness='pairwise' is evaluated by the Markov chain: use joint='chain'")
         models = tuple(models) if models is not None else self.models
         unknown = [m for m in models if m not in self.marginals]
         if unknown:
@@ -700,7 +753,17 @@ class MarkovCopulaModel:
             key = ("chain", models)
             if key not in self._tables:
                 self._tables[key] = build_chain_grid(params, families, exact)
-            params = params._replace(chain=self._tables[key])
+            grid = self._tables[key]
+            if correctness == "pairwise":
+                links = list(zip(models[:-1], models[1:]))
+                missing = [lk for lk in links if lk not in self.correctness]
+                if missing:
+                    raise DataValidationError(
+                        f"correctness='pairwise': no pairwise correctness fitted for {missing}; pass correct= (the "
+                        "training outcomes) to fit_markov_copula")
+                coef = np.stack([self.correctness[lk].coef for lk in links])
+                grid = grid._replace(ratio=build_ratio(params, grid, coef))
+            params = params._replace(chain=grid)
         branches = tuple(f for f in CHAIN_FAMILIES if any(p.family == f for p in self.pairs.values()))
         return CascadeModel(models, params, families, exact, branches)
 
@@ -756,12 +819,28 @@ class MarkovCopulaModel:
                          "w_max": float(p.w_hi), "components": f.n_components, "loglik": f.loglik, "bic": f.bic})
         return pd.DataFrame(rows).set_index("model")
 
+    def correctness_frame(self) -> pd.DataFrame:
+        """The pairwise correctness model (empty without ``correct=`` at fit time): one row per ordered pair and
+        term, with estimate, standard error, z, p-value and 95 % interval (see :mod:`probcascade.correctness`)."""
+        frames = [pc.to_frame().reset_index() for pc in self.correctness.values()]
+        if not frames:
+            return pd.DataFrame(columns=["prev", "nxt", "term", "coef", "std_err", "z", "p_value", "ci_low", "ci_high"])
+        return pd.concat(frames, ignore_index=True)
+
     def summary(self) -> str:
         with pd.option_context("display.width", 160):
-            return (f"Markov-copula model ({self.family}), {len(self.models)} models, n = {self.n}\n\n"
-                    "Marginals (point-mass beta mixtures)\n" + self.marginal_frame().to_string(float_format=lambda v: f"{v:.4g}")
-                    + "\n\nCopulas (adjacent pairs drive the Markov chain)\n"
-                    + self.to_frame().to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            out = (f"Markov-copula model ({self.family}), {len(self.models)} models, n = {self.n}\n\n"
+                   "Marginals (point-mass beta mixtures)\n" + self.marginal_frame().to_string(float_format=lambda v: f"{v:.4g}")
+                   + "\n\nCopulas (adjacent pairs drive the Markov chain)\n"
+                   + self.to_frame().to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            if self.correctness:
+                adj = [(a, b) for a, b in zip(self.models[:-1], self.models[1:]) if (a, b) in self.correctness]
+                rows = [{"prev": a, "nxt": b, **dict(zip(("alpha", "beta", "gamma"), self.correctness[(a, b)].coef)),
+                         "z_gamma": float(self.correctness[(a, b)].fit.z[2])} for a, b in adj]
+                out += ("\n\nPairwise correctness, adjacent pairs: P(correct_nxt) = sigmoid(alpha + beta logit phi_nxt"
+                        " + gamma logit phi_prev); the study's model is (0, 1, 0)\n"
+                        + pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            return out
 
 
 @x64
@@ -775,6 +854,7 @@ def fit_markov_copula(
     theta_method: str = "tau",
     all_pairs: bool = True,
     min_interior: int = 10,
+    correct: np.ndarray | pd.DataFrame | None = None,
 ) -> MarkovCopulaModel:
     """Fit the Markov-copula model to calibrated confidences.
 
@@ -796,6 +876,10 @@ def fit_markov_copula(
         Fit copulas for all pairs (any sub-cascade can then be evaluated) or adjacent pairs only.
     min_interior : int
         Pairs with fewer queries in the interior x interior cell use the independence copula.
+    correct : array (n, k) of 0/1, optional
+        The training outcomes of the same queries. When given, also fits the pairwise correctness model
+        P(correct_j | Phi_i, Phi_j) for every ordered pair (adjacent pairs only with ``all_pairs=False``), used by
+        ``cascade(..., correctness="pairwise")`` (see :mod:`probcascade.correctness`).
     """
     if family != "aic":
         _cop._family(family)                       # unknown family: a clear error before any fitting
@@ -848,6 +932,11 @@ def fit_markov_copula(
                       if family != "aic" or not issubclass(w.category, IndependenceFallbackWarning)]
             fam, theta, tau = cf.family, float(cf.theta), float(cf.tau)
         pairs[(a, b)] = PairFit(a, b, table, fam, theta, tau, int(both.sum()))
+    corr = {}
+    if correct is not None:
+        correct = correct.to_numpy() if isinstance(correct, pd.DataFrame) else np.asarray(correct)
+        ordered = [(i, j) for i in range(k) for j in range(k) if i != j] if all_pairs else [(i, i + 1) for i in range(k - 1)]
+        corr = _corr.fit_pairwise_correctness(phi, correct, models, ordered)
     for note in notes:
         warnings.warn(note, stacklevel=2)
-    return MarkovCopulaModel(models, marginals, pairs, family, n, notes)
+    return MarkovCopulaModel(models, marginals, pairs, family, n, notes, corr)

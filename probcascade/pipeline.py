@@ -114,11 +114,14 @@ def tune_cascades(
     progress: bool = False,
     seed: int = 0,
     family: str = "gumbel",
+    correctness: str = "marginal",
 ) -> TuneReport:
     """Calibrate on ``train``, fit the Markov-copula model, tune every cascade with every method, score on ``test``.
 
     ``family`` is the copula family of every pair (``"gumbel"``, the study's model) or ``"aic"`` (per pair, the
-    family with the smallest AIC; see :func:`probcascade.fit_markov_copula`).
+    family with the smallest AIC; see :func:`probcascade.fit_markov_copula`). ``correctness`` is the rational
+    tuning's model of the answering model's correctness: ``"marginal"`` (its calibrated confidence, the study's
+    model) or ``"pairwise"`` (given its predecessor's confidence too; see :mod:`probcascade.correctness`).
 
     Costs: thresholds are tuned with the training mean cost of each model; test points report the mean cost per query
     at the test data's mean per-model costs, as in the study.
@@ -135,7 +138,10 @@ def tune_cascades(
     cal = calibrate(train, transform=transform)
     phi_tr, phi_te = cal.predict(train), cal.predict(test)
     t0 = time.perf_counter()
-    model = fit_markov_copula(phi_tr, train.models, family=family)
+    if correctness not in ("marginal", "pairwise"):
+        raise DataValidationError(f"correctness: expected 'marginal' or 'pairwise', got {correctness!r}")
+    model = fit_markov_copula(phi_tr, train.models, family=family,
+                              correct=train.correct if correctness == "pairwise" else None)
     fit_s = time.perf_counter() - t0
     costs_tr = train.expected_costs.to_numpy()
     costs_te = test.cost.mean(axis=0)
@@ -146,7 +152,7 @@ def tune_cascades(
         for method in methods:
             t0 = time.perf_counter()
             if method == "rational":
-                fr = tune(model, costs_tr[idx], models=sub, seed=seed)
+                fr = tune(model, costs_tr[idx], models=sub, seed=seed, correctness=correctness)
             elif method == "grid":
                 from .baselines import grid_search
 

@@ -133,6 +133,7 @@ def tune(
     infill_q: float | None = 0.1,
     seed: int = 0,
     joint: str = "chain",
+    correctness: str = "marginal",
 ) -> Frontier:
     """Rational tuning: the predicted error-cost frontier of a cascade.
 
@@ -155,9 +156,13 @@ def tune(
         How a :class:`MarkovCopulaModel` evaluates cascades of k >= 3 models: the Markov chain itself (default) or
         the study's Algorithm 1 with approximation (5) (see :mod:`probcascade.markov_copula`). Ignored when
         ``model`` is already a :class:`CascadeModel`.
+    correctness : {"marginal", "pairwise"}
+        P(correct) of the answering model: its calibrated confidence (the study's model, default) or the pairwise
+        model given its predecessor's confidence too (needs ``fit_markov_copula(..., correct=...)``; see
+        :mod:`probcascade.correctness`). Ignored when ``model`` is already a :class:`CascadeModel`.
     """
     t0 = time.perf_counter()
-    cm = model.cascade(models, joint=joint) if isinstance(model, MarkovCopulaModel) else model
+    cm = model.cascade(models, joint=joint, correctness=correctness) if isinstance(model, MarkovCopulaModel) else model
     if cm.k < 2:
         raise DataValidationError(f"a cascade needs at least 2 models to tune, got {list(cm.models)}")
     if isinstance(costs, pd.Series):

@@ -64,6 +64,10 @@ def test_tune_json_and_table(tmp_path, capsys):
     assert main(["tune", str(ptr), "--test", str(pte), "--cascade", casc, "--copula", "aic", "--format", "json"]) == 0
     r = json.loads(capsys.readouterr().out)[0]["rational"]
     assert 0 < r["auc"] < 1 and len(r["thresholds"]) > 5
+    assert main(["tune", str(ptr), "--test", str(pte), "--cascade", casc, "--correctness", "pairwise",
+                 "--format", "json"]) == 0
+    r = json.loads(capsys.readouterr().out)[0]["rational"]
+    assert 0 < r["auc"] < 1 and len(r["thresholds"]) > 5
     assert main(["tune", str(ptr), "--cascade", f"{m[0]},nope"]) == 2
     assert "nope" in capsys.readouterr().err
 
