@@ -129,7 +129,7 @@ def plot_curves(curves: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.8), squeeze=False)
     for ax, (bench, frames) in zip(axes[0], curves.items()):
         plot_frontier(frames, ax=ax, which="test", markersize=3)
-        ax.set_title(f"{bench}: 1b -> 3b -> 8b -> 70b -> 405b (test)")
+        ax.set_title(f"{bench}, all 5 Llama models (test)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -415,7 +415,10 @@ def _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, family_ind
     nb = r_int.shape[-1]
     full = jnp.floor(r_int)
     deferred = jnp.concatenate([(p[0] * r_lo)[None], p[1:-1] * full, (p[-1] * r_hi)[None]])
-    nxt = deferred @ trans
+    if ratio is None:
+        nxt = deferred @ trans
+    else:                               # one product for both vectors (the matrices do not depend on the thresholds)
+        nxt, nxt_r = jnp.split(deferred @ jnp.concatenate([trans, trans * ratio], axis=1), 2)
     j = jnp.clip(jnp.sum(full).astype(jnp.int32), 0, nb - 1)                       # the bin holding the threshold
     frac = r_int[j] - full[j]
     edges = jnp.arange(nb + 1) / nb
@@ -426,7 +429,7 @@ def _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, family_ind
     part = jnp.concatenate([(mass * tn1[0])[None], p[1 + j] * nb * rect * tn1[1], (mass * tn1[2])[None]])
     if ratio is None:
         return nxt + part, None
-    return nxt + part, deferred @ (trans * ratio) + part * ratio[1 + j]
+    return nxt + part, nxt_r + part * ratio[1 + j]
 
 
 def _chain_last(m: MarginalTable, pe_edge, p, pr=None):
@@ -471,25 +474,36 @@ def chain_metrics(params: CascadeParams, families: tuple[str, ...], costs, thres
     return correct + last_correct, cost + last_mass * cum[-1]
 
 
+@jax.jit
+def _edge_partial_expectations(pi: _mg.MarginalParams, edges):
+    """Interior partial expectations of one model at the bin edges x = G^-1(e_b) (one compilation serves every
+    model and cascade: the shapes only depend on the number of bins and mixture components)."""
+    c = 1.0 - pi.w_lo - pi.w_hi
+    x = _mg.icdf(pi, pi.w_lo + c * edges[1:-1])
+    full = _mg.interior_partial_expectation(pi, pi.lo)
+    return jnp.concatenate([full[None], _mg.interior_partial_expectation(pi, x), jnp.zeros(1)])
+
+
+@partial(jax.jit, static_argnums=0)
+def _link_grid(family: str, theta, tab, edges):
+    """The copula on the bin-edge grid and the link's transition matrix."""
+    g = _copula_cdf(family, theta, edges[:, None], edges[None, :])
+    return g, _chain_transition_matrix(tab, g)
+
+
 @x64
 def build_chain_grid(params: CascadeParams, families: tuple[str, ...], exact: _mg.MarginalParams,
                      n_bins: int = N_BINS) -> ChainGrid:
     """Precompute the :class:`ChainGrid` of a cascade (bin edges from the exact marginal quantiles)."""
     edges = jnp.arange(n_bins + 1) / n_bins
     k = len(families) + 1
-    pe = []
-    for i in range(k):
-        pi = _mg.MarginalParams(*(jnp.asarray(z)[i] for z in exact))
-        c = 1.0 - pi.w_lo - pi.w_hi
-        x = _mg.icdf(pi, pi.w_lo + c * edges[1:-1])
-        pe_in = _mg.interior_partial_expectation(pi, x)
-        full = _mg.interior_partial_expectation(pi, pi.lo)
-        pe.append(jnp.concatenate([full[None], pe_in, jnp.zeros(1)]))
+    pe = [_edge_partial_expectations(_mg.MarginalParams(*(jnp.asarray(z)[i] for z in exact)), edges)
+          for i in range(k)]
     cg, tr = [], []
     for i, fam in enumerate(families):
-        g = _copula_cdf(fam, jnp.asarray(params.theta)[i], edges[:, None], edges[None, :])
+        g, t = _link_grid(fam, jnp.asarray(params.theta)[i], jnp.asarray(params.table)[i], edges)
         cg.append(g)
-        tr.append(_chain_transition_matrix(jnp.asarray(params.table)[i], g))
+        tr.append(t)
     shape = (0, n_bins + 1, n_bins + 1)
     return ChainGrid(np.asarray(jnp.stack(tr)) if tr else np.zeros((0, n_bins + 2, n_bins + 2)),
                      np.asarray(jnp.stack(cg)) if cg else np.zeros(shape), np.asarray(jnp.stack(pe)),
