@@ -155,6 +155,9 @@ def main() -> None:
                          "pairwise model given its predecessor's confidence too (probcascade.correctness). Default: "
                          "pairwise for Table 7 (n ~ 300), marginal for --low-sample (n <= 30), where three extra "
                          "coefficients per pair are too noisy (see table7_lowsample_pairwise.md)")
+    ap.add_argument("--correctness-ridge", type=float, default=0.0,
+                    help="prior precision of the pairwise correctness coefficients towards the study's model "
+                         "(0: maximum likelihood)")
     ap.add_argument("--summarise", type=Path, default=None, metavar="CSV",
                     help="only rewrite the Markdown summary of an earlier run's CSV")
     ap.add_argument("--tag", default="", help="suffix of the output files (ablations)")
@@ -162,6 +165,8 @@ def main() -> None:
     if args.correctness is None:
         args.correctness = "marginal" if args.low_sample else "pairwise"
     fit_kwargs = {"family": args.family, "theta_method": args.theta_method}
+    if args.correctness_ridge:
+        fit_kwargs["correctness_ridge"] = args.correctness_ridge
     tune_kwargs = {"r": args.r, "infill_q": args.infill_q, "n_restarts": args.restarts, "n_steps": args.steps,
                    "joint": args.joint, "correctness": args.correctness}
     ref_path = args.data.parent.parent / "reference" / "paper_cascade_auc_llama.csv"

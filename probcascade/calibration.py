@@ -48,15 +48,15 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------------------------- core
-def _loglik(beta: jnp.ndarray, X: jnp.ndarray, y: jnp.ndarray, ridge: float) -> jnp.ndarray:
+def _loglik(beta: jnp.ndarray, X: jnp.ndarray, y: jnp.ndarray, ridge: float, center: jnp.ndarray) -> jnp.ndarray:
     eta = X @ beta
     # y*eta - log(1 + e^eta), stable for large |eta|
-    return jnp.sum(y * eta - jnp.logaddexp(0.0, eta)) - 0.5 * ridge * jnp.sum(beta**2)
+    return jnp.sum(y * eta - jnp.logaddexp(0.0, eta)) - 0.5 * ridge * jnp.sum((beta - center) ** 2)
 
 
 @partial(jax.jit, static_argnames=("max_iter",))
-def _newton(X: jnp.ndarray, y: jnp.ndarray, ridge: float, tol: float = 1e-12, max_iter: int = 100):
-    """Maximise the (ridge-penalised) logistic log-likelihood by Newton's method with step halving.
+def _newton(X: jnp.ndarray, y: jnp.ndarray, ridge: float, center: jnp.ndarray, tol: float = 1e-12, max_iter: int = 100):
+    """Maximise the (ridge-penalised, towards ``center``) logistic log-likelihood by Newton's method with step halving.
 
     Returns (beta, loglik, n_iter, converged). Pure and jit-compiled; vmap-able over (X, y) batches.
     """
@@ -67,11 +67,11 @@ def _newton(X: jnp.ndarray, y: jnp.ndarray, ridge: float, tol: float = 1e-12, ma
 
     def body(state):
         beta, ll, it, _ = state
-        g = grad_fn(beta, X, y, ridge)
-        H = hess_fn(beta, X, y, ridge)
+        g = grad_fn(beta, X, y, ridge, center)
+        H = hess_fn(beta, X, y, ridge, center)
         direction = jnp.linalg.solve(H - 1e-12 * jnp.eye(p), -g)
         cands = beta[None, :] + steps[:, None] * direction[None, :]
-        lls = jax.vmap(lambda b: _loglik(b, X, y, ridge))(cands)
+        lls = jax.vmap(lambda b: _loglik(b, X, y, ridge, center))(cands)
         lls = jnp.where(jnp.isfinite(lls), lls, -jnp.inf)
         best = jnp.argmax(lls)
         improved = lls[best] >= ll
@@ -84,8 +84,8 @@ def _newton(X: jnp.ndarray, y: jnp.ndarray, ridge: float, tol: float = 1e-12, ma
         _, _, it, done = state
         return (it < max_iter) & ~done
 
-    beta0 = jnp.zeros(p)
-    state = (beta0, _loglik(beta0, X, y, ridge), 0, False)
+    beta0 = center
+    state = (beta0, _loglik(beta0, X, y, ridge, center), 0, False)
     beta, ll, it, done = jax.lax.while_loop(cond, body, state)
     return beta, ll, it, done
 
@@ -150,8 +150,12 @@ def fit_logistic(
     ridge: float = 0.0,
     model: str = "",
     ridge_on_separation: float = 1e-3,
+    center: Sequence[float] | None = None,
 ) -> LogisticFit:
     """Fit a logistic regression of 0/1 ``y`` on the design matrix ``X`` (include a column of ones for an intercept).
+
+    ``ridge`` penalises ``0.5 ridge |beta - center|^2`` (``center`` default 0): a Gaussian prior with precision
+    ``ridge`` around ``center``, whose mode this returns.
 
     Raises :class:`FitError` naming ``model`` if ``y`` has a single outcome; warns with :class:`SeparationWarning`
     (and refits with ``ridge_on_separation``) under perfect separation.
@@ -179,7 +183,10 @@ def fit_logistic(
             stacklevel=2,
         )
         ridge = ridge_on_separation
-    beta, ll, it, done = _newton(jnp.asarray(X), jnp.asarray(y), float(ridge))
+    ctr = jnp.zeros(X.shape[1]) if center is None else jnp.asarray(center, dtype=jnp.float64)
+    if ctr.shape != (X.shape[1],):
+        raise DataValidationError(f"model '{model}': center has shape {ctr.shape}, expected ({X.shape[1]},)")
+    beta, ll, it, done = _newton(jnp.asarray(X), jnp.asarray(y), float(ridge), ctr)
     beta = np.asarray(beta)
     eta = X @ beta
     w = np.exp(-np.logaddexp(0.0, eta) - np.logaddexp(0.0, -eta))  # p(1-p), stable

@@ -869,6 +869,7 @@ def fit_markov_copula(
     all_pairs: bool = True,
     min_interior: int = 10,
     correct: np.ndarray | pd.DataFrame | None = None,
+    correctness_ridge: float = 0.0,
 ) -> MarkovCopulaModel:
     """Fit the Markov-copula model to calibrated confidences.
 
@@ -894,6 +895,9 @@ def fit_markov_copula(
         The training outcomes of the same queries. When given, also fits the pairwise correctness model
         P(correct_j | Phi_i, Phi_j) for every ordered pair (adjacent pairs only with ``all_pairs=False``), used by
         ``cascade(..., correctness="pairwise")`` (see :mod:`probcascade.correctness`).
+    correctness_ridge : float
+        Prior precision of the pairwise correctness coefficients towards the study's model (0: maximum likelihood;
+        1 is a sensible choice with a few dozen training queries).
     """
     if family != "aic":
         _cop._family(family)                       # unknown family: a clear error before any fitting
@@ -950,7 +954,7 @@ def fit_markov_copula(
     if correct is not None:
         correct = correct.to_numpy() if isinstance(correct, pd.DataFrame) else np.asarray(correct)
         ordered = [(i, j) for i in range(k) for j in range(k) if i != j] if all_pairs else [(i, i + 1) for i in range(k - 1)]
-        corr = _corr.fit_pairwise_correctness(phi, correct, models, ordered)
+        corr = _corr.fit_pairwise_correctness(phi, correct, models, ordered, ridge=correctness_ridge)
     for note in notes:
         warnings.warn(note, stacklevel=2)
     return MarkovCopulaModel(models, marginals, pairs, family, n, notes, corr)

@@ -153,3 +153,20 @@ def test_bad_input_names_the_problem(fitted):
         model.cascade(correctness="bayes")
     with pytest.raises(DataValidationError, match="3 finite coefficients"):
         PairwiseCorrectness.from_coef("a", "b", [0.0, np.nan, 1.0])
+
+
+def test_prior_keeps_small_samples_near_the_study_model(fitted):
+    """20 queries: a weak prior (precision 1 around (0, 1, 0)) keeps every fit finite and within a few prior SDs of
+    the study's model; a very strong prior returns the study's model itself; the fit goes through
+    fit_markov_copula's correctness_ridge."""
+    from probcascade.correctness import IDENTITY
+    model, phi, data = fitted
+    pairs = [(0, 1), (1, 2), (2, 3), (3, 4)]
+    few = fit_pairwise_correctness(phi[:20], data.correct[:20], data.models, pairs, ridge=1.0)
+    for f in few.values():
+        assert np.all(np.isfinite(f.coef)) and np.all(np.abs(f.coef - IDENTITY) < 4.0), f.coef
+    strong = fit_pairwise_correctness(phi[:20], data.correct[:20], data.models, pairs, ridge=1e8)
+    for f in strong.values():
+        np.testing.assert_allclose(f.coef, IDENTITY, atol=1e-5)
+    via_model = fit_markov_copula(phi[:200], data.models, correct=data.correct[:200], correctness_ridge=1e8)
+    np.testing.assert_allclose(via_model.correctness[(data.models[0], data.models[1])].coef, IDENTITY, atol=1e-5)
