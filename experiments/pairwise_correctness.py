@@ -21,8 +21,9 @@ from probcascade.calibration import calibrate
 from probcascade.correctness import fit_pairwise_correctness
 from probcascade.data import load_benchmark
 
+from table7 import TRANSFORM      # the study's transform per benchmark (experiments/ is on sys.path when run)
+
 ROOT = Path(__file__).resolve().parents[1]
-TRANSFORM = {"mmlu": "one-sided", "medmcqa": "one-sided", "truthfulqa": "two-sided"}
 
 
 def main() -> None:

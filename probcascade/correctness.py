@@ -24,14 +24,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from .calibration import LogisticFit, fit_logistic
 from .exceptions import DataValidationError
 
-__all__ = ["PairwiseCorrectness", "fit_pairwise_correctness", "ratio_matrix", "EPS", "IDENTITY", "DEFAULT_RIDGE"]
+__all__ = ["PairwiseCorrectness", "fit_pairwise_correctness", "ratio_matrix", "check_correctness", "CORRECTNESS",
+           "EPS", "IDENTITY", "DEFAULT_RIDGE"]
+
+#: Models of the answering model's correctness: its calibrated confidence (the study's) or the pairwise model.
+CORRECTNESS = ("marginal", "pairwise")
 
 #: Confidences are clipped to [EPS, 1 - EPS] before the logit.
 EPS = 1e-6
@@ -41,6 +47,22 @@ IDENTITY = np.array([0.0, 1.0, 0.0])
 
 #: Default prior precision of :func:`fit_pairwise_correctness` (towards :data:`IDENTITY`): 0, maximum likelihood.
 DEFAULT_RIDGE = 0.0
+
+
+def check_correctness(correctness: str) -> str:
+    """``correctness`` if it names one of :data:`CORRECTNESS`, else a :class:`DataValidationError`."""
+    if correctness not in CORRECTNESS:
+        raise DataValidationError(f"correctness: expected one of {list(CORRECTNESS)}, got {correctness!r}")
+    return correctness
+
+
+def _fixed_fit(prev: str, nxt: str, coef, se, n: int, converged: bool) -> LogisticFit:
+    """A :class:`LogisticFit` with given coefficients and standard errors (nothing estimated)."""
+    coef, se = np.asarray(coef, dtype=np.float64), np.asarray(se, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = coef / se
+    return LogisticFit(("intercept", f"logit phi[{nxt}]", f"logit phi[{prev}]"), coef, se, z,
+                       2 * special.ndtr(-np.abs(z)), float("nan"), n, 0, converged, False, f"{prev} -> {nxt}")
 
 
 def _logit(p, xp=np):
@@ -62,10 +84,7 @@ class PairwiseCorrectness:
         coef = np.asarray(coef, dtype=np.float64)
         if coef.shape != (3,) or not np.all(np.isfinite(coef)):
             raise DataValidationError(f"pairwise correctness {prev} -> {nxt}: need 3 finite coefficients, got {coef!r}")
-        nan = np.full(3, np.nan)
-        fit = LogisticFit(("intercept", f"logit phi[{nxt}]", f"logit phi[{prev}]"), coef, nan, nan, nan,
-                          float("nan"), 0, 0, True, False, f"{prev} -> {nxt}")
-        return cls(prev, nxt, fit)
+        return cls(prev, nxt, _fixed_fit(prev, nxt, coef, np.full(3, np.nan), 0, True))
 
     @property
     def coef(self) -> np.ndarray:
@@ -76,7 +95,7 @@ class PairwiseCorrectness:
         """Probability that ``nxt`` answers correctly, given both calibrated confidences."""
         a, b, g = self.coef
         eta = a + b * _logit(np.asarray(phi_nxt, dtype=np.float64)) + g * _logit(np.asarray(phi_prev, dtype=np.float64))
-        return 1.0 / (1.0 + np.exp(-eta))
+        return special.expit(eta)
 
     def to_frame(self) -> pd.DataFrame:
         out = self.fit.to_frame()
@@ -112,12 +131,10 @@ def fit_pairwise_correctness(
         prev, nxt = models[i], models[j]
         y = correct[:, j].astype(np.float64)
         X = np.column_stack([np.ones(len(y)), _logit(phi[:, j]), _logit(phi[:, i])])
-        names = ("intercept", f"logit phi[{nxt}]", f"logit phi[{prev}]")
         if np.unique(y).size < 2:
-            inf = np.full(3, np.inf)
-            fit = LogisticFit(names, IDENTITY.copy(), inf, np.zeros(3), np.ones(3), float("nan"), len(y), 0, False,
-                              False, f"{prev} -> {nxt}")
+            fit = _fixed_fit(prev, nxt, IDENTITY, np.full(3, np.inf), len(y), False)
         else:
+            names = ("intercept", f"logit phi[{nxt}]", f"logit phi[{prev}]")
             fit = fit_logistic(X, y, names=names, model=f"{prev} -> {nxt}", ridge=ridge, center=IDENTITY)
         out[(prev, nxt)] = PairwiseCorrectness(prev, nxt, fit)
     return out
@@ -132,4 +149,4 @@ def ratio_matrix(coef, u, v):
     eta = (coef[..., 0, None, None] + coef[..., 1, None, None] * _logit(v, jnp)[..., None, :]
            + coef[..., 2, None, None] * _logit(u, jnp)[..., :, None])
     v_safe = jnp.clip(v, EPS, 1.0 - EPS)[..., None, :]
-    return jnp.exp(-jnp.logaddexp(0.0, -eta)) / v_safe
+    return jax.nn.sigmoid(eta) / v_safe

@@ -54,8 +54,8 @@ The study counts the answering model j as correct with probability Phi_j. ``casc
 uses instead P(correct_j | Phi_{j-1}, Phi_j) fitted by logistic regression (:mod:`probcascade.correctness`): the
 chain then carries, besides the state vector p of the queries that reach model j, the vector weighted by each
 state's correctness ratio, ``(p_deferred @ (T * R)) + split part * R``, with R the link's (previous state, own
-state) ratio grid, and the expected correctness is linear in it. Same O(k) cost, one more matrix-vector product
-per link.
+state) ratio grid, and the expected correctness is linear in it. Same O(k) cost; both vectors come from one
+product of the deferred vector with ``[T, T * R]``.
 """
 
 from __future__ import annotations
@@ -745,9 +745,7 @@ class MarkovCopulaModel:
         """
         if joint not in ("chain", "algorithm1"):
             raise DataValidationError(f"joint: expected 'chain' or 'algorithm1', got {joint!r}")
-        if correctness not in ("marginal", "pairwise"):
-            raise DataValidationError(f"correctness: expected 'marginal' or 'pairwise', got {correctness!r}")
-        if correctness == "pairwise" and joint != "chain":
+        if _corr.check_correctness(correctness) == "pairwise" and joint != "chain":
             raise DataValidationError("correctness='pairwise' is evaluated by the Markov chain: use joint='chain'")
         models = tuple(models) if models is not None else self.models
         unknown = [m for m in models if m not in self.marginals]
@@ -767,7 +765,6 @@ class MarkovCopulaModel:
             key = ("chain", models)
             if key not in self._tables:
                 self._tables[key] = build_chain_grid(params, families, exact)
-            grid = self._tables[key]
             if correctness == "pairwise":
                 links = list(zip(models[:-1], models[1:]))
                 missing = [lk for lk in links if lk not in self.correctness]
@@ -775,9 +772,12 @@ class MarkovCopulaModel:
                     raise DataValidationError(
                         f"correctness='pairwise': no pairwise correctness fitted for {missing}; pass correct= (the "
                         "training outcomes) to fit_markov_copula")
-                coef = np.stack([self.correctness[lk].coef for lk in links])
-                grid = grid._replace(ratio=build_ratio(params, grid, coef))
-            params = params._replace(chain=grid)
+                pkey = ("chain", models, "pairwise")
+                if pkey not in self._tables:
+                    coef = np.stack([self.correctness[lk].coef for lk in links])
+                    self._tables[pkey] = self._tables[key]._replace(ratio=build_ratio(params, self._tables[key], coef))
+                key = pkey
+            params = params._replace(chain=self._tables[key])
         branches = tuple(f for f in CHAIN_FAMILIES if any(p.family == f for p in self.pairs.values()))
         return CascadeModel(models, params, families, exact, branches)
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .calibration import CascadeCalibration, calibrate
+from .correctness import check_correctness
 from .data import CascadeData
 from .evaluation import curve_area, route
 from .exceptions import DataValidationError
@@ -138,10 +139,8 @@ def tune_cascades(
     cal = calibrate(train, transform=transform)
     phi_tr, phi_te = cal.predict(train), cal.predict(test)
     t0 = time.perf_counter()
-    if correctness not in ("marginal", "pairwise"):
-        raise DataValidationError(f"correctness: expected 'marginal' or 'pairwise', got {correctness!r}")
     model = fit_markov_copula(phi_tr, train.models, family=family,
-                              correct=train.correct if correctness == "pairwise" else None)
+                              correct=train.correct if check_correctness(correctness) == "pairwise" else None)
     fit_s = time.perf_counter() - t0
     costs_tr = train.expected_costs.to_numpy()
     costs_te = test.cost.mean(axis=0)
