@@ -146,6 +146,9 @@ def main() -> None:
     ap.add_argument("--theta-method", default="tau", choices=["tau", "mle"])
     ap.add_argument("--r", type=float, default=0.5, help="lambda growth rate of eq. 12")
     ap.add_argument("--infill-q", type=float, default=0.1, help="infilling mass q of eq. 13")
+    ap.add_argument("--max-cost-gap", type=float, default=None,
+                    help="split cost gaps of the lambda sweep wider than this fraction of the cost range by cost-targeted "
+                         "solves (tune(max_cost_gap=...); default: off, the study's sweep)")
     ap.add_argument("--restarts", type=int, default=4)
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--joint", default="chain", choices=["chain", "algorithm1"],
@@ -169,6 +172,8 @@ def main() -> None:
         fit_kwargs["correctness_ridge"] = args.correctness_ridge
     tune_kwargs = {"r": args.r, "infill_q": args.infill_q, "n_restarts": args.restarts, "n_steps": args.steps,
                    "joint": args.joint, "correctness": args.correctness}
+    if args.max_cost_gap is not None:
+        tune_kwargs["max_cost_gap"] = args.max_cost_gap
     ref_path = args.data.parent.parent / "reference" / "paper_cascade_auc_llama.csv"
     ref = pd.read_csv(ref_path) if ref_path.exists() and not args.low_sample else None
     stem = ("table7_lowsample" if args.low_sample else "table7") + (f"_{args.tag}" if args.tag else "")

@@ -12,7 +12,8 @@ the first lambda at which deferring can no longer pay (``lambda E[C_2] > 1``: no
 cheapest model's. The frontier is the Pareto-optimal subset of all (lambda, restart) solutions, so it is monotone
 (more cost never raises predicted error) even where a restart ends in a poor local minimum. Gaps larger than
 probability mass ``q`` are filled by eq. 13 (:func:`probcascade.frontier.infill`); infilled points that the
-model predicts to be dominated are dropped again.
+model predicts to be dominated are dropped again. Optionally (``max_cost_gap``), wide cost gaps left by the sweep,
+which eq. 11 cannot fill where the frontier is not convex, are first split by cost-targeted solves.
 """
 
 from __future__ import annotations
@@ -55,11 +56,23 @@ def lambda_grid(costs: Sequence[float], r: float = 0.5, lam_min_rel: float = 1e-
     return lo * (1.0 + r) ** np.arange(n)
 
 
-def objective(params, families, costs, lo, hi, z, lam):
-    """(1 - P(Correct)) + lam E[Cost] at thresholds lo + (hi - lo) sigmoid(z). Pure and differentiable."""
+#: Weight of the cost-target penalty, per squared frontier cost range. A stiff penalty (1e3) leaves Adam in the narrow
+#: valley it makes, short of the constrained optimum; at 10 the first solve misses its target by about
+#: slope / (2 rho) of the range (slope: error change per unit of the range, < 1 here) and one multiplier update
+#: (a second solve aimed past the target by that miss) brings the cost close to the target.
+_GAP_RHO = 10.0
+
+
+def objective(params, families, costs, lo, hi, z, lam, target=0.0, rho=0.0):
+    """(1 - P(Correct)) + lam E[Cost] + rho (E[Cost] - target)^2 at thresholds lo + (hi - lo) sigmoid(z).
+
+    Pure and differentiable. With ``rho = 0`` (default) this is eq. 11; a large ``rho`` with ``lam = 0`` is the
+    quadratic-penalty form of "least error at expected cost ``target``" (the epsilon-constraint scalarisation), which
+    reaches the non-convex stretches of the frontier that no lambda of eq. 11 can.
+    """
     t = lo + (hi - lo) * jax.nn.sigmoid(z)
     pc, ec = cascade_metrics(params, families, costs, t)
-    return (1.0 - pc) + lam * ec
+    return (1.0 - pc) + lam * ec + rho * (ec - target) ** 2
 
 
 def _learning_rate(count, n_steps, base: float = 0.3, alpha: float = 0.02):
@@ -69,8 +82,8 @@ def _learning_rate(count, n_steps, base: float = 0.3, alpha: float = 0.02):
 
 
 @partial(jax.jit, static_argnames=("families",))
-def _solve(params, families, costs, lo, hi, z0, lam, n_steps):
-    """Minimise the objective for a batch of (z0, lam) by ``n_steps`` Adam steps with a cosine-decayed step size.
+def _solve(params, families, costs, lo, hi, z0, lam, target, rho, n_steps):
+    """Minimise the objective for a batch of (z0, lam, target, rho) by ``n_steps`` Adam steps with a cosine-decayed step size.
 
     A fixed number of first-order steps vectorises cleanly over the whole (lambda, restart) batch and compiles to
     one gradient evaluation; line-search methods (L-BFGS) run their inner loops until the slowest batch member is
@@ -80,12 +93,12 @@ def _solve(params, families, costs, lo, hi, z0, lam, n_steps):
     Returns the final z and the predicted (P(Correct), E[Cost]) there (costs in the units passed in).
     """
     opt = optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(lambda c: -_learning_rate(c, n_steps)))
-    f = lambda z, lam_one: objective(params, families, costs, lo, hi, z, lam_one)
+    f = lambda z, lam_one, target_one, rho_one: objective(params, families, costs, lo, hi, z, lam_one, target_one, rho_one)
     grad = jax.vmap(jax.grad(f))
 
     def step(_, carry):
         z, state = carry
-        g = grad(z, lam)
+        g = grad(z, lam, target, rho)
         g = jnp.where(jnp.isfinite(g), g, 0.0)
         updates, state = opt.update(g, state, z)
         return jnp.clip(optax.apply_updates(z, updates), -30.0, 30.0), state
@@ -102,11 +115,38 @@ def _to_z(thr, lo, hi) -> np.ndarray:
     return np.log(frac) - np.log1p(-frac)
 
 
-def _padded_batch(z, lam, size: int):
-    """Pad a batch of (z, lam) with copies of its first row up to ``size`` rows."""
-    n = z.shape[0]
-    return (jnp.asarray(np.concatenate([z, np.broadcast_to(z[:1], (size - n,) + z.shape[1:])])),
-            jnp.asarray(np.concatenate([lam, np.broadcast_to(lam[:1], (size - n,))])))
+def _padded_batch(z, size: int, *per_row):
+    """Pad a batch of ``z`` rows and its per-row vectors with copies of their first row up to ``size`` rows."""
+    pad = lambda a: jnp.asarray(np.concatenate([a, np.broadcast_to(a[:1], (size - a.shape[0],) + a.shape[1:])]))
+    return (pad(np.asarray(z)),) + tuple(pad(np.asarray(v, dtype=np.float64)) for v in per_row)
+
+
+def _solve_chunks(params, fam_key, unit_costs, lo, hi, z0, lam, target, rho, n_steps, size):
+    """``_solve`` over a batch of any length in chunks of ``size`` rows (the compiled batch shape)."""
+    zs, pcs, ecs = [], [], []
+    for i in range(0, z0.shape[0], size):
+        sl = slice(i, i + size)
+        m = z0[sl].shape[0]
+        zb, lb, tb, rb = _padded_batch(z0[sl], size, lam[sl], target[sl], rho[sl])
+        z, pc, ec = _solve(params, fam_key, unit_costs, lo, hi, zb, lb, tb, rb, n_steps)
+        zs.append(np.asarray(z)[:m]); pcs.append(np.asarray(pc)[:m]); ecs.append(np.asarray(ec)[:m])
+    return np.concatenate(zs), np.concatenate(pcs), np.concatenate(ecs)
+
+
+def _gap_targets(ec: np.ndarray, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cost targets that split every gap between consecutive frontier costs wider than ``max_gap`` of their range.
+
+    ``ec`` sorted in either order. Returns the targets and, per target, the index of the gap's left point.
+    """
+    c = np.asarray(ec)
+    span = c.max() - c.min()
+    if c.size < 2 or span <= 0:
+        return np.empty(0), np.empty(0, dtype=int)
+    gaps = np.abs(np.diff(c))
+    n_new = np.maximum(np.ceil(gaps / (max_gap * span)).astype(int) - 1, 0)
+    left = np.repeat(np.arange(gaps.size), n_new)
+    frac = np.concatenate([np.arange(1, n + 1) / (n + 1) for n in n_new]) if n_new.sum() else np.empty(0)
+    return c[left] + frac * (c[left + 1] - c[left]), left
 
 
 def _initial_points(k1: int, n_restarts: int, seed: int) -> np.ndarray:
@@ -131,6 +171,7 @@ def tune(
     n_restarts: int = 4,
     n_steps: int = 150,
     infill_q: float | None = 0.1,
+    max_cost_gap: float | None = None,
     seed: int = 0,
     joint: str = "chain",
     correctness: str = "marginal",
@@ -152,6 +193,16 @@ def tune(
         Starting points per lambda and Adam iterations (all run as one vectorised batch).
     infill_q : float or None
         Probability mass of the adaptive infilling of eq. 13 (None: no infilling).
+    max_cost_gap : float or None
+        Largest gap between the predicted costs of consecutive frontier points, as a fraction of the frontier's
+        cost range, left after the lambda sweep (e.g. 0.02; default None: the study's sweep only). Wider gaps are
+        where the optimum of eq. 11 jumps over a non-convex stretch of the frontier (or where the lambda grid is
+        coarse); they are split by cost targets c, each solved as "least error at expected cost c" (a quadratic
+        penalty with one multiplier update, see :func:`objective`) from both ends of the gap and its midpoint, in
+        the same compiled batch solver, before eq. 13's infilling. The predicted frontier then has no stretch
+        where some threshold vector beats its interpolation, at about three times the run time (two more
+        batched solves), so it is opt-in: on Table 7 it leaves the test AUC unchanged within noise
+        (``experiments/results/table7_gap.md``).
     joint : {"chain", "algorithm1"}
         How a :class:`MarkovCopulaModel` evaluates cascades of k >= 3 models: the Markov chain itself (default) or
         the study's Algorithm 1 with approximation (5) (see :mod:`probcascade.markov_copula`). Ignored when
@@ -176,6 +227,8 @@ def tune(
     lams = lambda_grid(costs, r) if lambdas is None else np.asarray(lambdas, dtype=np.float64)
     if lams.ndim != 1 or lams.size == 0 or np.any(lams < 0) or not np.all(np.isfinite(lams)):
         raise DataValidationError("lambdas: need a non-empty 1-D array of finite values >= 0")
+    if max_cost_gap is not None and not 0.0 < max_cost_gap < 1.0:
+        raise DataValidationError(f"max_cost_gap: a fraction of the frontier's cost range in (0, 1) or None, got {max_cost_gap}")
     scale = costs.sum()
     lo_np, hi_np = (np.asarray(b, dtype=np.float64) for b in cm.bounds)
     lo, hi = jnp.asarray(lo_np), jnp.asarray(hi_np)
@@ -184,15 +237,38 @@ def tune(
     starts = _initial_points(k1, n_restarts, seed)
     L, R = lams.size, starts.shape[0]
     size = -(-L * R // 32) * 32                     # pad the batch to a multiple of 32: few distinct shapes to compile
-    z0, lam_b = _padded_batch(np.tile(starts, (L, 1)), np.repeat(lams * scale, R), size)
     fam_key = cm.static_families       # chain: families are data, one compilation per k and family set
-    z, pc, ec = _solve(cm.params, fam_key, unit_costs, lo, hi, z0, lam_b, n_steps)
-    z, pc, ec = np.asarray(z)[: L * R], np.asarray(pc)[: L * R], np.asarray(ec)[: L * R] * scale
-    thr = lo_np + (hi_np - lo_np) / (1.0 + np.exp(-z))
+    solve = lambda z0_, lam_, target_, rho_, steps: _solve_chunks(cm.params, fam_key, unit_costs, lo, hi, z0_, lam_,
+                                                                  target_, rho_, steps, size)
+    zeros = np.zeros(L * R)
+    z, pc, ec = solve(np.tile(starts, (L, 1)), np.repeat(lams * scale, R), zeros, zeros, n_steps)
     lam_rep = np.repeat(lams, R)
     keep = pareto_mask(ec, pc)
-    order = np.argsort(ec[keep])[::-1]  # from expensive (small lambda) to cheap
-    thr, pc, ec, lam_rep = thr[keep][order], pc[keep][order], ec[keep][order], lam_rep[keep][order]
+    z, pc, ec, lam_rep = z[keep], pc[keep], ec[keep], lam_rep[keep]
+    n_gap = 0
+    if max_cost_gap is not None and ec.size > 1:
+        # eq. 11 only reaches the convex hull of the frontier: where the optimum jumps between two lambdas, solve
+        # "least error at expected cost c" for costs c inside the gap, from both ends of the gap and its midpoint
+        order = np.argsort(ec)
+        targets, left = _gap_targets(ec[order], max_cost_gap)
+        if targets.size:
+            za, zb = z[order][left], z[order][left + 1]
+            z0g = np.clip(np.concatenate([za, zb, 0.5 * (za + zb)]), -6.0, 6.0)   # saturated starts would not move
+            tg = np.tile(targets, 3)
+            span = ec.max() - ec.min()
+            rho = np.full(tg.size, _GAP_RHO / span**2)
+            zg, _, ecg = solve(z0g, np.zeros(tg.size), tg, rho, n_steps)
+            # one multiplier update of the augmented Lagrangian: aim past the target by the miss of the first solve
+            zg, pcg, ecg = solve(zg, np.zeros(tg.size), 2.0 * tg - ecg, rho, n_steps)
+            n_gap = int(targets.size)
+            z, pc, ec = np.concatenate([z, zg]), np.concatenate([pc, pcg]), np.concatenate([ec, ecg])
+            lam_rep = np.concatenate([lam_rep, np.full(tg.size, np.nan)])
+            keep = pareto_mask(ec, pc)
+            z, pc, ec, lam_rep = z[keep], pc[keep], ec[keep], lam_rep[keep]
+    ec = ec * scale
+    thr = lo_np + (hi_np - lo_np) / (1.0 + np.exp(-z))
+    order = np.argsort(ec)[::-1]  # from expensive (small lambda) to cheap
+    thr, pc, ec, lam_rep = thr[order], pc[order], ec[order], lam_rep[order]
     n_infilled = 0
     if infill_q is not None and thr.shape[0] > 1:
         cdfs = [cm.cdf_numpy(i) for i in range(k1)]
@@ -201,11 +277,9 @@ def tune(
         n_infilled = int(new.sum())
         if n_infilled:
             # evaluate the infilled thresholds with the compiled solver itself (0 steps): no second compilation
-            z_new = _to_z(thr_f[new], lo_np, hi_np)
-            size_new = max(size, -(-n_infilled // 32) * 32)
-            zb, lb = _padded_batch(z_new, np.ones(n_infilled), size_new)
-            _, pc_new, ec_new = _solve(cm.params, fam_key, unit_costs, lo, hi, zb, lb, 0)
-            pc_new, ec_new = np.asarray(pc_new)[:n_infilled], np.asarray(ec_new)[:n_infilled] * scale
+            zeros = np.zeros(n_infilled)
+            _, pc_new, ec_new = solve(_to_z(thr_f[new], lo_np, hi_np), zeros, zeros, zeros, 0)
+            ec_new = ec_new * scale
             pc_f, ec_f = np.empty(len(src)), np.empty(len(src))
             pc_f[~new], ec_f[~new] = pc[src[~new]], ec[src[~new]]
             pc_f[new], ec_f[new] = pc_new, ec_new
@@ -213,7 +287,8 @@ def tune(
             thr, pc, ec, lam_rep = thr_f, pc_f, ec_f, lam_f
             keep = pareto_mask(ec, pc)          # a midpoint can be dominated; the frontier stays monotone
             thr, pc, ec, lam_rep = thr[keep], pc[keep], ec[keep], lam_rep[keep]
-    info = {"n_lambdas": int(L), "n_restarts": int(R), "n_steps": int(n_steps), "n_infilled": n_infilled,
+    info = {"n_lambdas": int(L), "n_restarts": int(R), "n_steps": int(n_steps), "n_gap_targets": n_gap,
+            "n_infilled": n_infilled,
             "time_s": time.perf_counter() - t0}
     return Frontier.from_arrays(thr, pc, ec, lam=lam_rep, models=cm.models, method="rational_tuning", info=info)
 
