@@ -23,11 +23,9 @@ import pandas as pd
 from scipy import optimize, stats
 
 from probcascade import copulas as C
-from probcascade.calibration import calibrate
-from probcascade.data import load_benchmark
 from probcascade.markov_copula import AIC_FAMILIES, cell_of, fit_markov_copula
 
-from table7 import TRANSFORM      # the study's transform per benchmark (experiments/ is on sys.path when run)
+from table7 import calibrated_benchmarks   # study transforms, calibrated on train (experiments/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,9 +47,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
     args = ap.parse_args()
     rows = []
-    for bench, tr in TRANSFORM.items():
-        train, test = load_benchmark(args.data, f"{bench}_llama")
-        cal = calibrate(train, transform=tr)
+    for bench, train, test, cal in calibrated_benchmarks(args.data):
         model = fit_markov_copula(cal.predict(train), train.models)
         for split, ds in (("train", train), ("test", test)):
             phi = cal.predict(ds)

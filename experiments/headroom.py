@@ -21,11 +21,9 @@ import numpy as np
 import pandas as pd
 
 from probcascade.baselines import grid_search
-from probcascade.calibration import calibrate
-from probcascade.data import load_benchmark
 from probcascade.evaluation import error_cost_auc, route
 
-from table7 import TRANSFORM      # the study's transform per benchmark (experiments/ is on sys.path when run)
+from table7 import calibrated_benchmarks   # study transforms, calibrated on train (experiments/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = {3: 0.005, 4: 0.025}
@@ -39,9 +37,7 @@ def main() -> None:
     args = ap.parse_args()
     t7 = pd.read_csv(args.table7)
     rows = []
-    for bench, tr in TRANSFORM.items():
-        train, test = load_benchmark(args.data, f"{bench}_llama")
-        cal = calibrate(train, transform=tr)
+    for bench, train, test, cal in calibrated_benchmarks(args.data):
         p_tr, p_te = cal.predict(train), cal.predict(test)
         c_tr, c_te = train.expected_costs.to_numpy(), test.cost.mean(axis=0)
         for k, step in STEP.items():

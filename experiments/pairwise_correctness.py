@@ -17,11 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from probcascade.calibration import calibrate
 from probcascade.correctness import fit_pairwise_correctness
-from probcascade.data import load_benchmark
 
-from table7 import TRANSFORM      # the study's transform per benchmark (experiments/ is on sys.path when run)
+from table7 import calibrated_benchmarks   # study transforms, calibrated on train (experiments/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,9 +30,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
     args = ap.parse_args()
     rows = []
-    for bench, tr in TRANSFORM.items():
-        train, test = load_benchmark(args.data, f"{bench}_llama")
-        cal = calibrate(train, transform=tr)
+    for bench, train, test, cal in calibrated_benchmarks(args.data):
         adjacent = [(i, i + 1) for i in range(len(train.models) - 1)]
         for split, ds in (("train", train), ("test", test)):
             fits = fit_pairwise_correctness(cal.predict(ds), ds.correct, train.models, adjacent)

@@ -39,6 +39,14 @@ STUDY_TABLE8 = {"mmlu": (0.293, 0.308, -5.51), "medmcqa": (0.399, 0.416, -4.18),
 TRANSFORM = {"mmlu": "one-sided", "medmcqa": "one-sided", "truthfulqa": "two-sided"}
 
 
+def calibrated_benchmarks(data_dir: Path):
+    """Yield (benchmark, train, test, calibrator) per benchmark of :data:`TRANSFORM` (Llama data), calibrated on
+    ``train`` with the study's transform: the common start of the experiments on the shared data."""
+    for bench, tr in TRANSFORM.items():
+        train, test = load_benchmark(data_dir, f"{bench}_llama")
+        yield bench, train, test, calibrate(train, transform=tr)
+
+
 def _area_on(cost, err, lo, hi) -> float:
     """AUC on a given cost range, NaN when the curve does not cover it."""
     if not (np.min(cost) <= lo and np.max(cost) >= hi):
