@@ -4,8 +4,8 @@
 optimisation).  It is backed by a pandas DataFrame with one row per threshold vector:
 
 =================================  ============================================================================
-``lam``                            cost sensitivity lambda of eq. 11 (NaN for methods without one, and for
-                                   infilled points)
+``lam``                            cost sensitivity lambda of eq. 11 (NaN for methods without one, for
+                                   infilled points and for cost-targeted gap points)
 ``threshold_1`` .. ``threshold_{k-1}``  confidence thresholds of models ``M_1 .. M_{k-1}``
 ``p_correct``                      predicted (model-based) or training accuracy
 ``e_cost``                         predicted or training expected cost per query

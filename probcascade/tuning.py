@@ -133,6 +133,31 @@ def _solve_chunks(params, fam_key, unit_costs, lo, hi, z0, lam, target, rho, n_s
     return np.concatenate(zs), np.concatenate(pcs), np.concatenate(ecs)
 
 
+def _fill_cost_gaps(solve, z, pc, ec, lam, max_gap: float, n_steps: int):
+    """Split the wide cost gaps of a swept frontier (arrays of its Pareto points; ``ec`` in unit costs).
+
+    Eq. 11 only reaches the convex hull of the frontier: where the optimum jumps between two lambdas, solve "least
+    error at expected cost c" for costs c inside the gap, from both ends of the gap and its midpoint, and keep the
+    Pareto set of old and new points. Returns the new (z, pc, ec, lam) and the number of cost targets.
+    """
+    order = np.argsort(ec)
+    targets, left = _gap_targets(ec[order], max_gap)
+    if not targets.size:
+        return z, pc, ec, lam, 0
+    za, zb = z[order][left], z[order][left + 1]
+    z0 = np.clip(np.concatenate([za, zb, 0.5 * (za + zb)]), -6.0, 6.0)   # saturated starts would barely move
+    tg = np.tile(targets, 3)
+    rho = np.full(tg.size, _GAP_RHO / (ec.max() - ec.min()) ** 2)
+    zeros = np.zeros(tg.size)
+    zg, _, ecg = solve(z0, zeros, tg, rho, n_steps)
+    # one multiplier update of the augmented Lagrangian: aim past the target by the miss of the first solve
+    zg, pcg, ecg = solve(zg, zeros, 2.0 * tg - ecg, rho, n_steps)
+    z, pc, ec = np.concatenate([z, zg]), np.concatenate([pc, pcg]), np.concatenate([ec, ecg])
+    lam = np.concatenate([lam, np.full(tg.size, np.nan)])
+    keep = pareto_mask(ec, pc)
+    return z[keep], pc[keep], ec[keep], lam[keep], int(targets.size)
+
+
 def _gap_targets(ec: np.ndarray, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
     """Cost targets that split every gap between consecutive frontier costs wider than ``max_gap`` of their range.
 
@@ -247,24 +272,7 @@ def tune(
     z, pc, ec, lam_rep = z[keep], pc[keep], ec[keep], lam_rep[keep]
     n_gap = 0
     if max_cost_gap is not None and ec.size > 1:
-        # eq. 11 only reaches the convex hull of the frontier: where the optimum jumps between two lambdas, solve
-        # "least error at expected cost c" for costs c inside the gap, from both ends of the gap and its midpoint
-        order = np.argsort(ec)
-        targets, left = _gap_targets(ec[order], max_cost_gap)
-        if targets.size:
-            za, zb = z[order][left], z[order][left + 1]
-            z0g = np.clip(np.concatenate([za, zb, 0.5 * (za + zb)]), -6.0, 6.0)   # saturated starts would not move
-            tg = np.tile(targets, 3)
-            span = ec.max() - ec.min()
-            rho = np.full(tg.size, _GAP_RHO / span**2)
-            zg, _, ecg = solve(z0g, np.zeros(tg.size), tg, rho, n_steps)
-            # one multiplier update of the augmented Lagrangian: aim past the target by the miss of the first solve
-            zg, pcg, ecg = solve(zg, np.zeros(tg.size), 2.0 * tg - ecg, rho, n_steps)
-            n_gap = int(targets.size)
-            z, pc, ec = np.concatenate([z, zg]), np.concatenate([pc, pcg]), np.concatenate([ec, ecg])
-            lam_rep = np.concatenate([lam_rep, np.full(tg.size, np.nan)])
-            keep = pareto_mask(ec, pc)
-            z, pc, ec, lam_rep = z[keep], pc[keep], ec[keep], lam_rep[keep]
+        z, pc, ec, lam_rep, n_gap = _fill_cost_gaps(solve, z, pc, ec, lam_rep, max_cost_gap, n_steps)
     ec = ec * scale
     thr = lo_np + (hi_np - lo_np) / (1.0 + np.exp(-z))
     order = np.argsort(ec)[::-1]  # from expensive (small lambda) to cheap
