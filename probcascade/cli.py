@@ -74,7 +74,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     methods = ["rational"] + [m.strip() for m in (args.baselines or "").split(",") if m.strip()]
     report = tune_cascades(train, test, transform=args.transform or _default_transform(args.train),
                            cascades=args.cascade, methods=methods, progress=sys.stderr.isatty() or args.progress,
-                           seed=args.seed, family=args.copula, correctness=args.correctness)
+                           seed=args.seed, family=args.copula, correctness=args.correctness,
+                           max_cost_gap=args.max_cost_gap)
     if args.format == "json":
         print(_dump_json(report.to_records()))
     else:
@@ -183,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--correctness", default="marginal", choices=["marginal", "pairwise"],
                    help="P(correct) of the answering model: its calibrated confidence (default, the study's model) "
                         "or given its predecessor's confidence too (pairwise)")
+    t.add_argument("--max-cost-gap", type=float, default=None, metavar="FRACTION",
+                   help="split cost gaps of rational tuning's lambda sweep wider than FRACTION of the cost range by "
+                        "cost-targeted solves (e.g. 0.02; default off, the study's sweep)")
     t.add_argument("--progress", action="store_true", help="progress bar on stderr even when it is not a terminal")
     t.set_defaults(func=cmd_tune)
 

@@ -116,6 +116,7 @@ def tune_cascades(
     seed: int = 0,
     family: str = "gumbel",
     correctness: str = "marginal",
+    max_cost_gap: float | None = None,
 ) -> TuneReport:
     """Calibrate on ``train``, fit the Markov-copula model, tune every cascade with every method, score on ``test``.
 
@@ -123,6 +124,8 @@ def tune_cascades(
     family with the smallest AIC; see :func:`probcascade.fit_markov_copula`). ``correctness`` is the rational
     tuning's model of the answering model's correctness: ``"marginal"`` (its calibrated confidence, the study's
     model) or ``"pairwise"`` (given its predecessor's confidence too; see :mod:`probcascade.correctness`).
+    ``max_cost_gap`` splits the wide cost gaps of rational tuning's lambda sweep by cost-targeted solves (see
+    :func:`probcascade.tune`; default off).
 
     Costs: thresholds are tuned with the training mean cost of each model; test points report the mean cost per query
     at the test data's mean per-model costs, as in the study.
@@ -151,7 +154,8 @@ def tune_cascades(
         for method in methods:
             t0 = time.perf_counter()
             if method == "rational":
-                fr = tune(model, costs_tr[idx], models=sub, seed=seed, correctness=correctness)
+                fr = tune(model, costs_tr[idx], models=sub, seed=seed, correctness=correctness,
+                          max_cost_gap=max_cost_gap)
             elif method == "grid":
                 from .baselines import grid_search
 

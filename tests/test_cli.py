@@ -68,6 +68,10 @@ def test_tune_json_and_table(tmp_path, capsys):
                  "--format", "json"]) == 0
     r = json.loads(capsys.readouterr().out)[0]["rational"]
     assert 0 < r["auc"] < 1 and len(r["thresholds"]) > 5
+    assert main(["tune", str(ptr), "--test", str(pte), "--cascade", casc, "--correctness", "pairwise",
+                 "--max-cost-gap", "0.02", "--format", "json"]) == 0
+    r_gap = json.loads(capsys.readouterr().out)[0]["rational"]
+    assert 0 < r_gap["auc"] < 1 and len(r_gap["thresholds"]) > len(r["thresholds"])
     assert main(["tune", str(ptr), "--cascade", f"{m[0]},nope"]) == 2
     assert "nope" in capsys.readouterr().err
 
