@@ -13,10 +13,8 @@ Writes ``experiments/results/elliptical_copulas.md``.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,9 +23,7 @@ from scipy import optimize, stats
 from probcascade import copulas as C
 from probcascade.markov_copula import AIC_FAMILIES, cell_of, fit_markov_copula
 
-from table7 import calibrated_benchmarks   # study transforms, calibrated on train (experiments/ is on sys.path when run)
-
-ROOT = Path(__file__).resolve().parents[1]
+from table7 import calibrated_benchmarks, experiment_parser   # experiments/ is on sys.path when run
 
 
 def gaussian_loglik(u, v, rho):
@@ -42,10 +38,7 @@ def t_loglik(u, v, rho, nu):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
-    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
-    args = ap.parse_args()
+    args = experiment_parser(__doc__).parse_args()
     rows = []
     for bench, train, test, cal in calibrated_benchmarks(args.data):
         model = fit_markov_copula(cal.predict(train), train.models)

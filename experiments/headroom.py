@@ -13,7 +13,6 @@ Writes ``experiments/results/headroom.md``.
 
 from __future__ import annotations
 
-import argparse
 from itertools import combinations
 from pathlib import Path
 
@@ -23,17 +22,15 @@ import pandas as pd
 from probcascade.baselines import grid_search
 from probcascade.evaluation import error_cost_auc, route
 
-from table7 import calibrated_benchmarks   # study transforms, calibrated on train (experiments/ is on sys.path when run)
+from table7 import calibrated_benchmarks, experiment_parser   # experiments/ is on sys.path when run
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = {3: 0.005, 4: 0.025}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
+    ap = experiment_parser(__doc__)
     ap.add_argument("--table7", type=Path, default=ROOT / "experiments" / "results" / "table7.csv")
-    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
     args = ap.parse_args()
     t7 = pd.read_csv(args.table7)
     rows = []

@@ -12,23 +12,15 @@ Writes ``pairwise_correctness.csv`` and ``pairwise_correctness.md``.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import pandas as pd
 
 from probcascade.correctness import fit_pairwise_correctness
 
-from table7 import calibrated_benchmarks   # study transforms, calibrated on train (experiments/ is on sys.path when run)
-
-ROOT = Path(__file__).resolve().parents[1]
+from table7 import calibrated_benchmarks, experiment_parser   # experiments/ is on sys.path when run
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
-    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
-    args = ap.parse_args()
+    args = experiment_parser(__doc__).parse_args()
     rows = []
     for bench, train, test, cal in calibrated_benchmarks(args.data):
         adjacent = [(i, i + 1) for i in range(len(train.models) - 1)]

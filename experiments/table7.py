@@ -39,6 +39,15 @@ STUDY_TABLE8 = {"mmlu": (0.293, 0.308, -5.51), "medmcqa": (0.399, 0.416, -4.18),
 TRANSFORM = {"mmlu": "one-sided", "medmcqa": "one-sided", "truthfulqa": "two-sided"}
 
 
+def experiment_parser(doc: str) -> argparse.ArgumentParser:
+    """Argument parser of an experiment on the shared data, described by the first line of ``doc``: ``--data`` (the
+    shared benchmark folder) and ``--out`` (the results folder)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
+    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
+    return ap
+
+
 def calibrated_benchmarks(data_dir: Path):
     """Yield (benchmark, train, test, calibrator) per benchmark of :data:`TRANSFORM` (Llama data), calibrated on
     ``train`` with the study's transform: the common start of the experiments on the shared data."""
@@ -144,11 +153,9 @@ def plot_curves(curves: dict, path: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
+    ap = experiment_parser(__doc__)
     ap.add_argument("--benchmarks", nargs="+", default=["mmlu", "medmcqa", "truthfulqa"])
     ap.add_argument("--low-sample", action="store_true", help="Table 8: balanced n <= 30 training subsets")
-    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
     ap.add_argument("--family", default="aic",
                     help="copula family of every pair, or 'aic' (default): per pair the family with the smallest AIC")
     ap.add_argument("--theta-method", default="tau", choices=["tau", "mle"])
