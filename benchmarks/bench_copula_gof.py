@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 import probcascade
-from probcascade.copulas import GumbelCopula, copula_gof, pseudo_observations
+from probcascade.distributions.copulas import GumbelCopula
+from probcascade.gof.copula import copula_gof
+from probcascade.estimation.copulas import pseudo_observations
 
 
 def data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from probcascade.baselines import grid_search
+from probcascade.tuning.grid import grid_search
 
 DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -27,8 +27,8 @@ def load_data(shared: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """(conf, correct, per-model expected cost, description) of the 5-model Llama cascade."""
     data_dir = shared / "data" / "llm_cascades"
     if (data_dir / "mmlu_llama_train.csv").exists():
-        from probcascade.calibration import calibrate
-        from probcascade.data import CascadeData
+        from probcascade.calibration.calibrators import calibrate
+        from probcascade.data.cascade import CascadeData
 
         train = CascadeData.from_csv(data_dir / "mmlu_llama_train.csv")
         with warnings.catch_warnings():

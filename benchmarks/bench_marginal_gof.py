@@ -22,9 +22,11 @@ import jax
 import jax.numpy as jnp
 
 from probcascade import float64
-from probcascade.calibration import calibrate
-from probcascade.data import load_benchmark
-from probcascade.marginals import MarginalParams, cvm_null_refit, fit_marginal, marginal_gof
+from probcascade.calibration.calibrators import calibrate
+from probcascade.data.cascade import load_benchmark
+from probcascade.distributions.marginal import MarginalParams
+from probcascade.gof.marginal import cvm_null_refit, marginal_gof
+from probcascade.estimation.marginal import fit_marginal
 
 SHARED = Path(os.environ.get("PROBCASCADE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "llm_cascades"))
 MODEL = "llama3.1-70b"

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import jax
 
-from probcascade.baselines import grid_search
-from probcascade.calibration import calibrate
-from probcascade.data import load_benchmark
-from probcascade.markov_copula import fit_markov_copula
-from probcascade.tuning import tune
+from probcascade.tuning.grid import grid_search
+from probcascade.calibration.calibrators import calibrate
+from probcascade.data.cascade import load_benchmark
+from probcascade.joint.model import fit_markov_copula
+from probcascade.tuning.rational import tune
 
 ROOT = Path(__file__).resolve().parents[1]
 

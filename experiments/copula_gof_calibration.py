@@ -34,17 +34,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from probcascade.calibration import calibrate
-from probcascade.copulas import (
-    COPULA_FAMILIES,
-    GumbelCopula,
-    copula_gof,
-    fit_copula,
-    kendall_tau,
-    pseudo_observations,
-    simulate_copula_gof,
-)
-from probcascade.data import load_benchmark
+from probcascade.calibration.calibrators import calibrate
+from probcascade.distributions.copulas import COPULA_FAMILIES, GumbelCopula
+from probcascade.gof.copula import copula_gof, simulate_copula_gof
+from probcascade.estimation.copulas import fit_copula, kendall_tau, pseudo_observations
+from probcascade.data.cascade import load_benchmark
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SHARED = HERE.parents[1] / "shared" / "data" / "llm_cascades"

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from probcascade import copulas as C
-from probcascade.markov_copula import AIC_FAMILIES, cell_of, fit_markov_copula
+from probcascade.joint.model import AIC_FAMILIES, cell_of, fit_markov_copula
 
 from table7 import calibrated_benchmarks, experiment_parser   # experiments/ is on sys.path when run
+from probcascade.estimation.copulas import fit_copula, pseudo_observations
 
 
 def gaussian_loglik(u, v, rho):
@@ -48,10 +48,10 @@ def main() -> None:
                 mi, mj = (model.marginals[train.models[x]].params for x in (i, j))
                 both = ((cell_of(phi[:, i], float(mi.lo), float(mi.hi)) == 1)
                         & (cell_of(phi[:, j], float(mj.lo), float(mj.hi)) == 1))
-                u, v = C.pseudo_observations(phi[both, i]), C.pseudo_observations(phi[both, j])
+                u, v = pseudo_observations(phi[both, i]), pseudo_observations(phi[both, j])
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    best = min((C.fit_copula(u, v, family=f, method="mle") for f in AIC_FAMILIES), key=lambda c: c.aic)
+                    best = min((fit_copula(u, v, family=f, method="mle") for f in AIC_FAMILIES), key=lambda c: c.aic)
                 g = optimize.minimize_scalar(lambda r: -gaussian_loglik(u, v, r), bounds=(-0.99, 0.99), method="bounded")
                 rho0 = np.sin(np.pi * stats.kendalltau(u, v)[0] / 2)
                 t = optimize.minimize(lambda p: -t_loglik(u, v, np.tanh(p[0]), np.exp(p[1])),

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 import probcascade
-from probcascade.calibration import calibrate
-from probcascade.data import load_benchmark
-from probcascade.markov_copula import fit_markov_copula
+from probcascade.calibration.calibrators import calibrate
+from probcascade.data.cascade import load_benchmark
+from probcascade.joint.model import fit_markov_copula
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = Path(os.environ.get("PROBCASCADE_SHARED_DATA",

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from probcascade.baselines import grid_search
-from probcascade.evaluation import error_cost_auc, route
+from probcascade.tuning.grid import grid_search
+from probcascade.evaluation.auc import error_cost_auc
+from probcascade.evaluation.routing import route
 
 from table7 import calibrated_benchmarks, experiment_parser   # experiments/ is on sys.path when run
 

@@ -33,11 +33,12 @@ import pandas as pd
 from scipy import stats
 
 from probcascade import float64
-from probcascade.calibration import calibrate
-from probcascade.data import load_benchmark
-from probcascade.marginals import (MarginalParams, cvm_core, cvm_null_fixed, cvm_null_refit, cvm_null_train_refit,
-                                   fit_marginal,
-                                   fit_marginal_params, marginal_gof, sample)
+from probcascade.calibration.calibrators import calibrate
+from probcascade.data.cascade import load_benchmark
+from probcascade.distributions.marginal import MarginalParams, sample
+from probcascade.gof.marginal import cvm_core, cvm_null_fixed, cvm_null_refit, cvm_null_train_refit, marginal_gof
+from probcascade.estimation.em import fit_marginal_params
+from probcascade.estimation.marginal import fit_marginal
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PROBCASCADE_SHARED_DATA", ROOT.parent / "shared" / "data" / "llm_cascades"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from probcascade.correctness import fit_pairwise_correctness
+from probcascade.joint.correctness import fit_pairwise_correctness
 
 from table7 import calibrated_benchmarks, experiment_parser   # experiments/ is on sys.path when run
 

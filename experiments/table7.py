@@ -24,14 +24,15 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from probcascade.baselines import grid_search
-from probcascade.calibration import calibrate
-from probcascade.data import load_benchmark
+from probcascade.tuning.grid import grid_search
+from probcascade.calibration.calibrators import calibrate
+from probcascade.data.cascade import load_benchmark
 from probcascade.exceptions import DataValidationError
-from probcascade.evaluation import curve_area, error_cost_auc, paired_wilcoxon, route
-from probcascade.markov_copula import fit_markov_copula
-from probcascade.selection import balanced_pairs_subset
-from probcascade.tuning import tune
+from probcascade.evaluation.auc import curve_area, error_cost_auc, paired_wilcoxon
+from probcascade.evaluation.routing import route
+from probcascade.joint.model import fit_markov_copula
+from probcascade.data.selection import balanced_pairs_subset
+from probcascade.tuning.rational import tune
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The study's Table 8 (n <= 30, all model families): benchmark -> (RT AUC, GS AUC, % change RT vs GS).

@@ -1,28 +1,46 @@
 """probcascade: probabilistic modelling and rational tuning of LLM cascades.
 
-Modules, in the order data flows: :mod:`~probcascade.data` -> :mod:`~probcascade.transforms` ->
-:mod:`~probcascade.calibration` (and :mod:`~probcascade.softmax_scaling`, :mod:`~probcascade.selection`) ->
-:mod:`~probcascade.marginals` -> :mod:`~probcascade.copulas` -> :mod:`~probcascade.markov_copula` ->
-:mod:`~probcascade.tuning` (and :mod:`~probcascade.baselines`, :mod:`~probcascade.frontier`) ->
-:mod:`~probcascade.evaluation` / :mod:`~probcascade.metrics` -> :mod:`~probcascade.pipeline` / :mod:`~probcascade.cli`.
+Subpackages, in the order data flows: :mod:`~probcascade.data` (cascade data, synthetic data, selection) ->
+:mod:`~probcascade.calibration` -> :mod:`~probcascade.distributions` (marginals, copulas) ->
+:mod:`~probcascade.estimation` -> :mod:`~probcascade.joint` (the Markov-copula model of a cascade) ->
+:mod:`~probcascade.gof` -> :mod:`~probcascade.policies` -> :mod:`~probcascade.tuning` ->
+:mod:`~probcascade.evaluation`, with :mod:`~probcascade.plots` and :mod:`~probcascade.cli` on top. This module
+re-exports the curated public API; everything else is reached through its subpackage.
 
-Public entry points run in float64 (see :mod:`probcascade._x64`).
+Public entry points run in float64 (see :mod:`probcascade.precision`).
 """
 
 from __future__ import annotations
 
-from ._x64 import float64
-from .calibration import CascadeCalibration, calibrate
-from .data import CascadeData, load_benchmark, load_shared
-from .exceptions import DataValidationError, FitError, SeparationWarning
-from .frontier import Frontier
-from .markov_copula import MarkovCopulaModel, fit_markov_copula
-from .tuning import tune
-
-__version__ = "0.1.0"
+from probcascade._version import __version__
+from probcascade.calibration import CascadeCalibration, calibrate
+from probcascade.data import CascadeData, load_benchmark, load_shared, make_synthetic_cascade, synthetic_train_test
+from probcascade.estimation import fit_copula, fit_marginal
+from probcascade.evaluation import error_cost_auc, route, score_policy
+from probcascade.exceptions import DataValidationError, FitError, ProbcascadeError, ProbcascadeWarning, SeparationWarning
+from probcascade.gof import copula_gof, goodness_of_fit, marginal_gof
+from probcascade.joint import MarkovCopulaModel, fit_markov_copula
+from probcascade.precision import float64
+from probcascade.policies import Decisions, Policy, ThresholdPolicy
+from probcascade.summary import Summary
+from probcascade.tuning import Frontier, TuneOptions, Tuner, get_tuner, grid_search, register_tuner, tune
 
 __all__ = [
-    "float64", "CascadeData", "load_benchmark", "load_shared", "calibrate", "CascadeCalibration",
-    "fit_markov_copula", "MarkovCopulaModel", "tune", "Frontier",
-    "DataValidationError", "FitError", "SeparationWarning", "__version__",
+    "__version__",
+    # data
+    "CascadeData", "load_benchmark", "load_shared", "make_synthetic_cascade", "synthetic_train_test",
+    # calibration
+    "calibrate", "CascadeCalibration",
+    # model
+    "fit_marginal", "fit_copula", "fit_markov_copula", "MarkovCopulaModel",
+    # goodness of fit
+    "goodness_of_fit", "marginal_gof", "copula_gof",
+    # policies and tuning
+    "Policy", "Decisions", "ThresholdPolicy", "tune", "grid_search", "Frontier", "TuneOptions", "Tuner",
+    "get_tuner", "register_tuner",
+    # evaluation
+    "route", "score_policy", "error_cost_auc",
+    # results, precision, errors
+    "Summary", "float64", "ProbcascadeError", "DataValidationError", "FitError", "ProbcascadeWarning",
+    "SeparationWarning",
 ]

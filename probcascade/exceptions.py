@@ -1,6 +1,7 @@
 """Exceptions and warnings raised by probcascade."""
 
 
+
 class ProbcascadeError(Exception):
     """Base class of probcascade's errors."""
 

@@ -12,22 +12,20 @@ import time
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Sequence
-
 import numpy as np
 import pandas as pd
+from probcascade.calibration.calibrators import CascadeCalibration, calibrate
+from probcascade.data.cascade import CascadeData
+from probcascade.evaluation.auc import curve_area
+from probcascade.evaluation.routing import route
+from probcascade.exceptions import DataValidationError
+from probcascade.tuning.frontier import Frontier
+from probcascade.joint.model import MarkovCopulaModel, fit_markov_copula
+from probcascade.tuning.base import TuningProblem, get_tuner
+from probcascade.tuning.options import TuneOptions
 
-from .calibration import CascadeCalibration, calibrate
-from .correctness import check_correctness
-from .data import CascadeData
-from .evaluation import curve_area, route
-from .exceptions import DataValidationError
-from .frontier import Frontier
-from .markov_copula import MarkovCopulaModel, fit_markov_copula
-from .tuning import lambda_grid, tune
+__all__ = ["CascadeResult", "TuneReport", "parse_cascades", "tune_cascades"]
 
-__all__ = ["METHODS", "CascadeResult", "TuneReport", "parse_cascades", "tune_cascades"]
-
-METHODS = ("rational", "grid", "bo")
 
 
 def parse_cascades(spec: str, models: Sequence[str]) -> list[tuple[str, ...]]:
@@ -111,29 +109,23 @@ def tune_cascades(
     transform: str = "one-sided",
     cascades: str | Sequence[Sequence[str]] = "all",
     methods: Sequence[str] = ("rational",),
-    bo_trials: int = 60,
+    options: TuneOptions | None = None,
     progress: bool = False,
-    seed: int = 0,
-    family: str = "gumbel",
-    correctness: str = "marginal",
-    max_cost_gap: float | None = None,
+    **overrides,
 ) -> TuneReport:
     """Calibrate on ``train``, fit the Markov-copula model, tune every cascade with every method, score on ``test``.
 
-    ``family`` is the copula family of every pair (``"gumbel"``, the study's model) or ``"aic"`` (per pair, the
-    family with the smallest AIC; see :func:`probcascade.fit_markov_copula`). ``correctness`` is the rational
-    tuning's model of the answering model's correctness: ``"marginal"`` (its calibrated confidence, the study's
-    model) or ``"pairwise"`` (given its predecessor's confidence too; see :mod:`probcascade.correctness`).
-    ``max_cost_gap`` splits the wide cost gaps of rational tuning's lambda sweep by cost-targeted solves (see
-    :func:`probcascade.tune`; default off).
+    ``methods`` are names of registered tuners (:func:`probcascade.tuning.tuner_names`: ``"rational"``,
+    ``"grid"``, ``"bo"``, ...). ``options`` (a :class:`~probcascade.TuneOptions`, where each option is documented)
+    shapes the fitted model (``family``, ``correctness``) and the tuners; ``**overrides`` change single options
+    (``tune_cascades(train, test, family="aic", seed=1)``).
 
     Costs: thresholds are tuned with the training mean cost of each model; test points report the mean cost per query
     at the test data's mean per-model costs, as in the study.
     """
-    methods = tuple(methods)
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise DataValidationError(f"unknown method(s) {bad} (choose from {list(METHODS)})")
+    opt = (options or TuneOptions()).replace(**overrides) if overrides else (options or TuneOptions())
+    tuners = [get_tuner(m) for m in dict.fromkeys(methods)]
+    methods = tuple(tu.name for tu in tuners)
     missing = [m for m in train.models if m not in test.models]
     if missing:
         raise DataValidationError(f"test data lacks model(s) {missing} present in the training data")
@@ -142,32 +134,22 @@ def tune_cascades(
     cal = calibrate(train, transform=transform)
     phi_tr, phi_te = cal.predict(train), cal.predict(test)
     t0 = time.perf_counter()
-    model = fit_markov_copula(phi_tr, train.models, family=family,
-                              correct=train.correct if check_correctness(correctness) == "pairwise" else None)
+    model = None
+    if any(tu.needs_model for tu in tuners):
+        model = fit_markov_copula(phi_tr, train.models, family=opt.family,
+                                  correct=train.correct if opt.correctness == "pairwise" else None)
     fit_s = time.perf_counter() - t0
     costs_tr = train.expected_costs.to_numpy()
     costs_te = test.cost.mean(axis=0)
     results = []
     for n_done, sub in enumerate(subs):
         idx = [train.index(m) for m in sub]
+        problem = TuningProblem(sub, costs_tr[idx], phi_tr[:, idx], train.correct[:, idx], model)
         frontiers, times = {}, {}
-        for method in methods:
+        for tuner in tuners:
             t0 = time.perf_counter()
-            if method == "rational":
-                fr = tune(model, costs_tr[idx], models=sub, seed=seed, correctness=correctness,
-                          max_cost_gap=max_cost_gap)
-            elif method == "grid":
-                from .baselines import grid_search
-
-                fr = grid_search(phi_tr[:, idx], train.correct[:, idx], costs_tr[idx], models=sub)
-            else:
-                from .baselines import bayesian_optimization
-
-                lams = lambda_grid(costs_tr[idx], r=1.0)
-                fr = bayesian_optimization(phi_tr[:, idx], train.correct[:, idx], costs_tr[idx], lams,
-                                           n_trials=bo_trials, seed=seed, models=sub)
-            times[method] = time.perf_counter() - t0
-            frontiers[method] = fr
+            frontiers[tuner.name] = tuner.frontier(problem, opt)
+            times[tuner.name] = time.perf_counter() - t0
         curves, points = {}, {}
         for method, fr in frontiers.items():
             ev = route(phi_te[:, idx], test.correct[:, idx], costs_te[idx], fr.thresholds)
@@ -181,4 +163,4 @@ def tune_cascades(
             sys.stderr.flush()
     if progress:
         sys.stderr.write("\n")
-    return TuneReport(results, cal, model, methods, {"fit_s": fit_s})
+    return TuneReport(results, cal, model, methods, {"fit_s": fit_s, "options": opt.to_dict()})

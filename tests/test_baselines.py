@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probcascade.baselines import bayesian_optimization, grid_search, quantile_grid
-from probcascade.evaluation import curve_area, route
+from probcascade.tuning.bo import bayesian_optimization
+from probcascade.tuning.grid import grid_search, quantile_grid
+from probcascade.evaluation.auc import curve_area
+from probcascade.evaluation.routing import route
 from probcascade.exceptions import DataValidationError
-from probcascade.frontier import pareto_mask
+from probcascade.tuning.frontier import pareto_mask
 
 
 def _synthetic(n=120, k=3, seed=0):
@@ -104,8 +106,8 @@ def test_bayesian_optimization_small_problem():
 
 def _check_reference(shared_dir, reference_dir, bench, cascades=None):
     """Compare grid-search test AUCs with the study's; returns the number of frontier-size mismatches."""
-    from probcascade.calibration import calibrate
-    from probcascade.data import load_benchmark
+    from probcascade.calibration.calibrators import calibrate
+    from probcascade.data.cascade import load_benchmark
 
     train, test = load_benchmark(shared_dir, f"{bench}_llama")
     with warnings.catch_warnings():

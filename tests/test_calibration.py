@@ -1,16 +1,15 @@
 """Calibrators: agreement with statsmodels, Table 1 reproduction, separation, error messages."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from probcascade.calibration import (LogisticCalibrator, PlattCalibrator, TemperatureCalibrator, calibrate,
-                                     fit_logistic, make_calibrator)
-from probcascade.data import load_benchmark
+from probcascade.calibration.calibrators import LogisticCalibrator, PlattCalibrator, TemperatureCalibrator, calibrate, make_calibrator
+from probcascade.estimation.logistic import fit_logistic
+from probcascade.data.cascade import load_benchmark
 from probcascade.exceptions import DataValidationError, FitError, SeparationWarning
-from probcascade.synthetic import synthetic_train_test
+from probcascade.data.synthetic import synthetic_train_test
 
 sm = pytest.importorskip("statsmodels.api")
 
@@ -90,7 +89,7 @@ def test_calibrate_synthetic_report():
 
 
 def test_jit_cache_reused_for_same_shape():
-    from probcascade.calibration import _newton
+    from probcascade.estimation.logistic import _newton
     train, _ = synthetic_train_test(300, 10, seed=4)
     calibrate(train)
     before = _newton._cache_size()

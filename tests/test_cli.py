@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from probcascade.cli import main
+from probcascade.cli.main import main
 
 
 def test_demo_runs(capsys, tmp_path):
@@ -43,7 +43,7 @@ def test_calibrate_formats(shared_dir, capsys, fmt):
 
 
 def test_tune_json_and_table(tmp_path, capsys):
-    from probcascade.synthetic import synthetic_train_test
+    from probcascade.data.synthetic import synthetic_train_test
 
     train, test = synthetic_train_test(250, 400, seed=7)
     ptr, pte = tmp_path / "tr.csv", tmp_path / "te.csv"
@@ -78,7 +78,7 @@ def test_tune_json_and_table(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_gof_json(tmp_path, capsys):
-    from probcascade.synthetic import synthetic_train_test
+    from probcascade.data.synthetic import synthetic_train_test
 
     train, test = synthetic_train_test(200, 300, seed=8)
     ptr, pte = tmp_path / "tr.csv", tmp_path / "te.csv"

@@ -17,20 +17,11 @@ import scipy.stats as ss
 from hypothesis import given, settings, strategies as st
 
 import probcascade
-from probcascade.calibration import calibrate
-from probcascade.copulas import (
-    COPULA_FAMILIES,
-    Copula,
-    FrankCopula,
-    GumbelCopula,
-    compare_copulas,
-    copula_gof,
-    fit_copula,
-    kendall_tau,
-    kendall_tau_matrix,
-    pseudo_observations,
-)
-from probcascade.data import load_benchmark
+from probcascade.calibration.calibrators import calibrate
+from probcascade.distributions.copulas import COPULA_FAMILIES, Copula, FrankCopula, GumbelCopula
+from probcascade.estimation.copulas import compare_copulas, fit_copula, kendall_tau, kendall_tau_matrix, pseudo_observations
+from probcascade.gof.copula import copula_gof
+from probcascade.data.cascade import load_benchmark
 from probcascade.exceptions import DataValidationError, IndependenceFallbackWarning
 from probcascade.plots.copulas import plot_copula_scatter, plot_tau_heatmap
 

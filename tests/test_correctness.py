@@ -9,11 +9,12 @@ import pytest
 import jax
 
 from probcascade import float64
-from probcascade.calibration import calibrate
-from probcascade.correctness import PairwiseCorrectness, fit_pairwise_correctness
+from probcascade.calibration.calibrators import calibrate
+from probcascade.joint.correctness import PairwiseCorrectness, fit_pairwise_correctness
 from probcascade.exceptions import DataValidationError
-from probcascade.markov_copula import cascade_metrics, fit_markov_copula
-from probcascade.synthetic import make_synthetic_cascade
+from probcascade.joint.chain import cascade_metrics
+from probcascade.joint.model import fit_markov_copula
+from probcascade.data.synthetic import make_synthetic_cascade
 
 N_MC = 100_000
 TRUE = np.array([-0.3, 1.2, 0.5])     # a predecessor effect of the size measured on MedMCQA (gamma ~ 0.3-0.7)
@@ -159,7 +160,7 @@ def test_prior_keeps_small_samples_near_the_study_model(fitted):
     """20 queries: a weak prior (precision 1 around (0, 1, 0)) keeps every fit finite and within a few prior SDs of
     the study's model; a very strong prior returns the study's model itself; the fit goes through
     fit_markov_copula's correctness_ridge."""
-    from probcascade.correctness import IDENTITY
+    from probcascade.joint.correctness import IDENTITY
     model, phi, data = fitted
     pairs = [(0, 1), (1, 2), (2, 3), (3, 4)]
     few = fit_pairwise_correctness(phi[:20], data.correct[:20], data.models, pairs, ridge=1.0)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probcascade.data import CascadeData, load_shared
+from probcascade.data.cascade import CascadeData, load_shared
 from probcascade.exceptions import DataValidationError
 
 

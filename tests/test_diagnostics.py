@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from probcascade.calibration import calibrate
-from probcascade.data import load_benchmark
-from probcascade.diagnostics import MARKOV_TABLE_COLUMNS, GofReport, goodness_of_fit, markov_logit_table
+from probcascade.calibration.calibrators import calibrate
+from probcascade.data.cascade import load_benchmark
+from probcascade.gof.markov import MARKOV_TABLE_COLUMNS, markov_logit_table
+from probcascade.gof.report import GofReport, goodness_of_fit
 from probcascade.exceptions import DataValidationError, IndependenceFallbackWarning
-from probcascade.synthetic import make_synthetic_cascade, synthetic_train_test
+from probcascade.data.synthetic import make_synthetic_cascade, synthetic_train_test
 
 
 def _frames(data, cal=None):

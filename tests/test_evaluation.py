@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from probcascade.evaluation import curve_area, error_cost_auc, paired_wilcoxon, percent_change, route
+from probcascade.evaluation.auc import curve_area, error_cost_auc, paired_wilcoxon, percent_change
+from probcascade.evaluation.routing import route
 from probcascade.exceptions import DataValidationError, InfillWarning
-from probcascade.frontier import Frontier, empirical_cdf, infill, pareto_mask
+from probcascade.tuning.frontier import Frontier, empirical_cdf, infill, pareto_mask
 
 # three queries, three models; query 0 stops at M1 (0.9), query 1 at M2 (0.8), query 2 reaches M3
 CONF = np.array([[0.9, 0.5, 0.1], [0.2, 0.8, 0.3], [0.1, 0.1, 0.9]])
@@ -251,9 +252,9 @@ def test_frontier_evaluate_auc_and_plot():
     res = f.auc_against(g, CONF, CORRECT, COSTS)
     eg = g.evaluate(CONF, CORRECT, COSTS)
     assert res == error_cost_auc(ev["test_cost"], ev["test_error"], eg["test_cost"], eg["test_error"])
-    ax = f.plot()
     from probcascade.plots.frontier import plot_frontier
 
+    ax = plot_frontier(f)
     ax2 = plot_frontier({"f": ev, "g": eg}, which="test")
     assert len(ax.lines) == 1 and len(ax2.lines) == 2
 

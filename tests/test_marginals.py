@@ -16,10 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from probcascade import float64
-from probcascade import marginals as mg
 from probcascade.exceptions import DataValidationError, FitError
-from probcascade.marginals import MarginalParams, PointMassBetaMixture, cvm_statistic, fit_marginal, marginal_gof
+from probcascade.distributions.marginal import MarginalParams, PointMassBetaMixture
+from probcascade.gof.marginal import cvm_statistic, marginal_gof
+from probcascade.estimation.marginal import fit_marginal
 from probcascade.plots.marginals import plot_marginal
+from probcascade.distributions.marginal import cdf, icdf, log_prob
+from probcascade.estimation.em import em_beta_mixture, fit_marginal_params
+from probcascade.gof.marginal import cvm_core, cvm_null_fixed, cvm_null_refit, cvm_null_train_refit
+from probcascade.special import betainc, betaln, digamma, log_gamma_variates, trigamma
 
 # A marginal with both atoms, one component with alpha < 1 (density unbounded at lo) and one with beta < 1.
 LO, HI, W_LO, W_HI = 0.1, 0.9, 0.05, 0.1
@@ -49,22 +54,22 @@ def _x64():
 # ----------------------------------------------------------------------------------------------- special functions
 def test_betainc_digamma_trigamma_match_scipy():
     x = np.concatenate([np.linspace(1e-9, 1 - 1e-9, 2001), [1e-300, 0.0, 1.0]])
-    betainc = jax.jit(mg.betainc)
+    betainc_jit = jax.jit(betainc)
     for a, b in [(0.05, 3.0), (131.5, 1.2), (24.67, 1.327), (3.0, 0.3), (1e-4, 1e-4), (2e3, 5e3)]:
         # the prefactor exp(-log B(a, b)) carries the rounding error of lgamma(a + b), ~eps * |lgamma(a + b)|
         tol = 1e-13 + 4e-16 * abs(sc.gammaln(a + b))
-        np.testing.assert_allclose(betainc(a, b, x), sc.betainc(a, b, x), atol=tol, rtol=0)
+        np.testing.assert_allclose(betainc_jit(a, b, x), sc.betainc(a, b, x), atol=tol, rtol=0)
     z = np.logspace(-4, 6, 500)
-    np.testing.assert_allclose(mg.digamma(z), sc.digamma(z), rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(mg.trigamma(z), sc.polygamma(1, z), rtol=1e-13)
-    np.testing.assert_allclose(mg.betaln(24.67, 1.327), sc.betaln(24.67, 1.327), rtol=1e-14)
+    np.testing.assert_allclose(digamma(z), sc.digamma(z), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(trigamma(z), sc.polygamma(1, z), rtol=1e-13)
+    np.testing.assert_allclose(betaln(24.67, 1.327), sc.betaln(24.67, 1.327), rtol=1e-14)
 
 
 def test_betainc_gradients_match_tfp_and_density():
     from tensorflow_probability.substrates import jax as tfp
 
     args = (jnp.float64(0.7), jnp.float64(2.3), jnp.float64(0.3))
-    ours = jax.grad(mg.betainc, (0, 1, 2))(*args)
+    ours = jax.grad(betainc, (0, 1, 2))(*args)
     ref = jax.grad(tfp.math.betainc, (0, 1, 2))(*args)
     np.testing.assert_allclose(ours, ref, rtol=1e-10)
     assert float(ours[2]) == pytest.approx(st.beta(0.7, 2.3).pdf(0.3), rel=1e-12)
@@ -73,7 +78,7 @@ def test_betainc_gradients_match_tfp_and_density():
 def test_log_gamma_variates_follow_gamma():
     key = jax.random.PRNGKey(3)
     for a in (0.3, 1.0, 40.0):
-        g = np.exp(np.asarray(mg.log_gamma_variates(key, jnp.full((20000,), a))))
+        g = np.exp(np.asarray(log_gamma_variates(key, jnp.full((20000,), a))))
         # fixed seed; a correct sampler fails this at level 1e-3 only by chance
         assert st.kstest(g, st.gamma(a).cdf).pvalue > 1e-3
 
@@ -101,7 +106,7 @@ def test_cdf_and_log_prob_match_scipy_mixture_with_atoms():
     # atoms, right-continuity and the outside of the support
     edge = np.array([0.0, LO, HI, 1.0])
     np.testing.assert_allclose(d.cdf(edge), [0.0, W_LO, 1.0, 1.0])
-    np.testing.assert_allclose(mg.log_prob(d.params, edge), [-np.inf, np.log(W_LO), np.log(W_HI), -np.inf])
+    np.testing.assert_allclose(log_prob(d.params, edge), [-np.inf, np.log(W_LO), np.log(W_HI), -np.inf])
     assert float(_dist(w_lo=0.0).log_prob(LO)) == -np.inf
 
 
@@ -109,8 +114,8 @@ def test_cdf_and_log_prob_match_scipy_mixture_with_atoms():
 def _cdf_icdf_checks(params):
     x = jnp.linspace(0.0, 1.0, 401)
     q = jnp.linspace(0.0, 1.0, 41)
-    xq = mg.icdf(params, q)
-    return mg.cdf(params, x), q, xq, mg.cdf(params, xq)
+    xq = icdf(params, q)
+    return cdf(params, x), q, xq, cdf(params, xq)
 
 
 # Shape parameters below ~0.2 put quantiles within 1e-13 of an end, closer than float64 resolves x near hi.
@@ -126,7 +131,7 @@ def test_cdf_monotone_in_unit_interval_and_icdf_round_trip(w, shapes, p):
         f, q, xq, fq = (np.asarray(z) for z in _cdf_icdf_checks(d.params))
         # what one ulp of x moves F: near an end with a shape ~0.25 the quantile sits ~1e-13 from it, where one
         # float64 step of x changes F by up to ~1e-7; no inverse can do better than that
-        ulp = np.abs(np.asarray(mg.cdf(d.params, np.nextafter(xq, np.inf))) - np.asarray(mg.cdf(d.params, np.nextafter(xq, -np.inf))))
+        ulp = np.abs(np.asarray(cdf(d.params, np.nextafter(xq, np.inf))) - np.asarray(cdf(d.params, np.nextafter(xq, -np.inf))))
     assert np.all((f >= 0) & (f <= 1)) and np.all(np.diff(f) >= -1e-15)
     assert np.all((xq >= LO) & (xq <= HI))
     # generalised inverse: F(Q(q)) >= q, with equality where q is not inside an atom (solver tolerance 1e-10)
@@ -197,14 +202,14 @@ def test_gradients_in_threshold_match_finite_differences():
     a = 0.45
     assert float(jax.grad(d.partial_expectation)(a)) == pytest.approx(-a * float(jnp.exp(d.log_prob(a))), rel=1e-10)
     # gradients with respect to the shape parameters exist (TFP's betainc derivatives)
-    g_alpha = jax.grad(lambda al: mg.cdf(d.params._replace(alpha=al), 0.45))(d.alpha)
+    g_alpha = jax.grad(lambda al: cdf(d.params._replace(alpha=al), 0.45))(d.alpha)
     assert np.all(np.isfinite(np.asarray(g_alpha)))
 
 
 # ----------------------------------------------------------------------------------------------- EM
 def _beta_mixture_loglik(theta, u):
     mix = jnp.stack([theta[0], 1 - theta[0]])
-    lp = (theta[1:3, None] - 1) * jnp.log(u) + (theta[3:5, None] - 1) * jnp.log1p(-u) - mg.betaln(theta[1:3], theta[3:5])[:, None]
+    lp = (theta[1:3, None] - 1) * jnp.log(u) + (theta[3:5, None] - 1) * jnp.log1p(-u) - betaln(theta[1:3], theta[3:5])[:, None]
     return jnp.sum(jax.scipy.special.logsumexp(jnp.log(mix)[:, None] + lp, axis=0))
 
 
@@ -236,7 +241,7 @@ def test_em_log_likelihood_never_decreases():
     true = _dist(w_lo=0.0, w_hi=0.0, mix=[0.3, 0.7], alpha=[0.5, 3.0], beta=[2.0, 0.8])
     x = np.asarray(true.sample(jax.random.PRNGKey(0), (3000,)))
     u = (x - LO) / (HI - LO)
-    em = mg.em_beta_mixture(jnp.asarray(u), jnp.ones(u.size, bool), 2, 40)
+    em = em_beta_mixture(jnp.asarray(u), jnp.ones(u.size, bool), 2, 40)
     trace = np.asarray(em.loglik_trace)
     assert trace.shape == (40,)
     assert np.all(np.diff(trace) >= 0.0)
@@ -249,14 +254,14 @@ def test_vmapped_batch_fit_equals_per_dataset_fits_and_padding_is_ignored():
     keys = jax.random.split(jax.random.PRNGKey(5), 3)
     d = _dist()
     xs = jnp.stack([d.sample(k, (400,)) for k in keys])
-    batch = jax.vmap(lambda x: mg.fit_marginal_params(x, 2, 30))(xs)
+    batch = jax.vmap(lambda x: fit_marginal_params(x, 2, 30))(xs)
     for i in range(3):
-        single = mg.fit_marginal_params(xs[i], 2, 30)  # jitted: compiled once for the three datasets
+        single = fit_marginal_params(xs[i], 2, 30)  # jitted: compiled once for the three datasets
         for name in MarginalParams._fields:
             np.testing.assert_allclose(getattr(batch, name)[i], getattr(single, name), rtol=1e-9, atol=1e-12)
     # fit_marginal pads to a power of two with a mask; the padding must not change the fit
     padded = fit_marginal(np.asarray(xs[0])).params
-    single = mg.fit_marginal_params(xs[0], 2, 30)
+    single = fit_marginal_params(xs[0], 2, 30)
     for name in MarginalParams._fields:
         np.testing.assert_allclose(getattr(padded, name), getattr(single, name), rtol=1e-9, atol=1e-12)
 
@@ -267,9 +272,9 @@ def test_bootstrap_cores_accept_float32_parameters():
         p64 = MarginalParams(*(jnp.asarray(z, dtype=jnp.float64) for z in _dist().params))
     p32 = MarginalParams(*(np.asarray(z, dtype=np.float32) for z in p64))
     with float64():
-        a = mg.cvm_null_refit(p32, jax.random.PRNGKey(0), 50, 4, 2, 5)
-        b = mg.cvm_null_refit(MarginalParams(*(jnp.asarray(z, dtype=jnp.float64) for z in p32)), jax.random.PRNGKey(0), 50, 4, 2, 5)
-        c = mg.cvm_null_train_refit(p32, jax.random.PRNGKey(0), 40, 30, 4, 2, 5)
+        a = cvm_null_refit(p32, jax.random.PRNGKey(0), 50, 4, 2, 5)
+        b = cvm_null_refit(MarginalParams(*(jnp.asarray(z, dtype=jnp.float64) for z in p32)), jax.random.PRNGKey(0), 50, 4, 2, 5)
+        c = cvm_null_train_refit(p32, jax.random.PRNGKey(0), 40, 30, 4, 2, 5)
     assert a.dtype == jnp.float64 and c.dtype == jnp.float64 and c.shape == (4,)
     np.testing.assert_allclose(a, b, rtol=1e-12)
     assert np.all(np.isfinite(a)) and np.all(np.isfinite(c))
@@ -320,9 +325,9 @@ def test_cvm_statistic_matches_brute_force_integral():
 def test_cvm_null_from_pit_matches_sampling():
     d = _dist()
     n, b = 200, 400
-    pit = np.asarray(mg.cvm_null_fixed(d.params, jax.random.PRNGKey(0), n, b))
+    pit = np.asarray(cvm_null_fixed(d.params, jax.random.PRNGKey(0), n, b))
     xs = d.sample(jax.random.PRNGKey(1), (b, n))
-    direct = np.asarray(jax.vmap(mg.cvm_core, in_axes=(None, 0))(d.params, xs))
+    direct = np.asarray(jax.vmap(cvm_core, in_axes=(None, 0))(d.params, xs))
     # same null distribution: two-sample KS between the two constructions
     assert st.ks_2samp(pit, direct).pvalue > 1e-3
     # E[CvM] of a continuous distribution with known parameters is 1/(6n); atoms make it smaller
@@ -409,8 +414,8 @@ def test_plot_marginal_draws_histogram_density_and_atoms():
 # ----------------------------------------------------------------------------------------------- shared data
 def _llama_phi(shared_dir, bench):
     """Calibrated confidences (train, test) per model: the study's transform + logistic calibration on train."""
-    from probcascade.calibration import calibrate
-    from probcascade.data import load_benchmark
+    from probcascade.calibration.calibrators import calibrate
+    from probcascade.data.cascade import load_benchmark
 
     train, test = load_benchmark(shared_dir, f"{bench}_llama")
     cal = calibrate(train, transform="two-sided" if bench == "truthfulqa" else "one-sided")

@@ -9,12 +9,13 @@ import pytest
 import jax
 
 from probcascade import float64
-from probcascade import marginals as mg
-from probcascade.calibration import calibrate
+from probcascade.calibration.calibrators import calibrate
 from probcascade.exceptions import DataValidationError
-from probcascade.markov_copula import (MarkovCopulaModel, _grid_u, cascade_metrics, fit_markov_copula,
-                                       table_interior_cdf, table_interior_pe)
-from probcascade.synthetic import make_synthetic_cascade
+from probcascade.joint.model import MarkovCopulaModel, fit_markov_copula
+from probcascade.joint.tables import table_interior_cdf, table_interior_pe
+from probcascade.joint.chain import cascade_metrics
+from probcascade.data.synthetic import make_synthetic_cascade
+from probcascade.distributions.marginal import MarginalParams, interior_cdf, interior_partial_expectation
 
 N_MC = 100_000
 
@@ -55,8 +56,8 @@ def test_family_by_aic_and_mle_on_pseudo_observations(model, draws):
     """family="aic" picks, per pair, the candidate with the smallest AIC; theta_method="mle" fits the copula to
     pseudo-observations, so on data from a Gumbel chain it must agree with the tau inversion (eq. 10) and Gumbel
     must win the AIC comparison for the strongly dependent adjacent pairs."""
-    from probcascade.copulas import fit_copula, pseudo_observations
-    from probcascade.markov_copula import AIC_FAMILIES
+    from probcascade.estimation.copulas import fit_copula, pseudo_observations
+    from probcascade.joint.model import AIC_FAMILIES
     x = draws.iloc[:4000]
     aic = fit_markov_copula(x, family="aic", all_pairs=False)
     mle = fit_markov_copula(x, theta_method="mle", all_pairs=False)
@@ -80,9 +81,9 @@ def test_table_matches_exact_marginal(model):
             p = model.marginals[m].params
             t = model.table(m)
             x = np.linspace(float(p.lo), float(p.hi), 2001)[1:-1]
-            exact = np.asarray(mg.interior_cdf(mg.MarginalParams(*map(np.asarray, p)), x))
+            exact = np.asarray(interior_cdf(MarginalParams(*map(np.asarray, p)), x))
             assert np.max(np.abs(np.asarray(table_interior_cdf(t, x)) - exact)) < 2e-6
-            exact_pe = np.asarray(mg.interior_partial_expectation(mg.MarginalParams(*map(np.asarray, p)), x))
+            exact_pe = np.asarray(interior_partial_expectation(MarginalParams(*map(np.asarray, p)), x))
             assert np.max(np.abs(np.asarray(table_interior_pe(t, x)) - exact_pe)) < 2e-6
 
 
@@ -176,8 +177,8 @@ def test_chain_with_mixed_families_vs_monte_carlo(draws):
     must still match Monte Carlo from its own sampler; its program, compiled for the model's families only, must
     equal the one compiled for every chain family, and be shared by the model's other cascades of that length."""
     import dataclasses
-    from probcascade.copulas import COPULA_FAMILIES
-    from probcascade.markov_copula import _metrics_batched
+    from probcascade.distributions.copulas import COPULA_FAMILIES
+    from probcascade.joint.model import _metrics_batched
     x = draws.iloc[:3000]
     mixed = fit_markov_copula(x, family="aic", all_pairs=False)
     for (a, b), fam in zip(list(mixed.pairs)[:2], ("clayton", "frank")):   # force a mix whatever AIC chose

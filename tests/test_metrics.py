@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from probcascade.exceptions import DataValidationError
-from probcascade.metrics import ace, auroc, bin_indices, brier_score, ece, nll, reliability_table
+from probcascade.calibration.metrics import ace, auroc, bin_indices, brier_score, ece, nll, reliability_table
 
 
 def test_ece_by_hand():

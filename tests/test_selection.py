@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from probcascade.exceptions import DataValidationError, FitError
-from probcascade.selection import balanced_pairs_subset, select_calibration_data, surrogate_error
+from probcascade.data.selection import balanced_pairs_subset, select_calibration_data, surrogate_error
 
 METHODS = ("uniform", "stratified", "importance")
 

@@ -16,15 +16,8 @@ from scipy import optimize, special, stats
 
 import probcascade
 from probcascade.exceptions import DataValidationError, FitError, SeparationWarning
-from probcascade.softmax_scaling import (
-    SoftmaxTemperatureScaler,
-    VectorScaler,
-    aggregate_class_logits,
-    fit_softmax_scaling,
-    select_prediction_score,
-    temperature_logits,
-    vector_logits,
-)
+from probcascade.calibration.softmax import SoftmaxTemperatureScaler, VectorScaler, fit_softmax_scaling, temperature_logits, vector_logits
+from probcascade.calibration.aggregation import aggregate_class_logits, select_prediction_score
 
 T_TRUE = 2.0
 N_BIG, C = 20_000, 3

@@ -9,11 +9,10 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from probcascade.calibration import calibrate
+from probcascade.calibration.calibrators import calibrate
 from probcascade.exceptions import DataValidationError
-from probcascade.markov_copula import fit_markov_copula
-from probcascade.synthetic import (DEFAULT_SPEC, DEMO_PARAMS_FILE, SyntheticCascadeSpec, _draw, load_spec,
-                                   make_synthetic_cascade, synthetic_train_test)
+from probcascade.joint.model import fit_markov_copula
+from probcascade.data.synthetic import DEFAULT_SPEC, DEMO_PARAMS_FILE, SyntheticCascadeSpec, _draw, load_spec, make_synthetic_cascade, synthetic_train_test
 
 N = 20_000
 N_REFIT = 8_000      # fit_markov_copula's Kendall's tau is O(n^2): 20000 queries would take ~15 s on two cores
@@ -27,7 +26,7 @@ def big():
 
 
 def test_embedded_parameters_load():
-    raw = json.loads(resources.files("probcascade").joinpath(DEMO_PARAMS_FILE).read_text())
+    raw = json.loads(resources.files("probcascade.data").joinpath(DEMO_PARAMS_FILE).read_text())
     spec = DEFAULT_SPEC
     assert spec.models == ("llama3.2-1b", "llama3.2-3b", "llama3.1-8b", "llama3.1-70b", "llama3.1-405b")
     assert spec.provenance["n_train"] == raw["provenance"]["n_train"] == 285
@@ -42,7 +41,7 @@ def test_embedded_parameters_load():
     xi_lo, xi_hi = spec.xi_range()
     assert np.allclose(xi_lo, [m["calibrator"]["xi_min"] for m in raw["models"]])
     assert np.allclose(xi_hi, [m["calibrator"]["xi_max"] for m in raw["models"]])
-    again = load_spec(resources.files("probcascade").joinpath(DEMO_PARAMS_FILE))
+    again = load_spec(resources.files("probcascade.data").joinpath(DEMO_PARAMS_FILE))
     assert again.theta == spec.theta and np.array_equal(again.table, spec.table)
 
 

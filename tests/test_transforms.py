@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from probcascade.exceptions import DataValidationError
-from probcascade.transforms import ConfidenceTransform, log1mexp, one_sided, two_sided
+from probcascade.special import log1mexp
+from probcascade.calibration.transforms import ConfidenceTransform, one_sided, two_sided
 
 
 def test_one_sided_no_cancellation():

@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probcascade.calibration import calibrate
-from probcascade.evaluation import route
+from probcascade.calibration.calibrators import calibrate
+from probcascade.evaluation.routing import route
 from probcascade.exceptions import DataValidationError
-from probcascade.markov_copula import fit_markov_copula
-from probcascade.synthetic import make_synthetic_cascade
-from probcascade.tuning import _gap_targets, best_subcascade, lambda_grid, objective, tune
+from probcascade.joint.model import fit_markov_copula
+from probcascade.data.synthetic import make_synthetic_cascade
+from probcascade.tuning.rational import _gap_targets, best_subcascade, lambda_grid, objective, tune
 
 
 @pytest.fixture(scope="module")

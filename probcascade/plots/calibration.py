@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metrics import ece, reliability_table
+from probcascade.calibration.metrics import ece, reliability_table
 
 __all__ = ["plot_reliability"]
 

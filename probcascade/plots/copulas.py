@@ -7,9 +7,10 @@ import jax
 import numpy as np
 import pandas as pd
 
-from .._x64 import x64
-from ..copulas import Copula, fit_copula, kendall_tau, pseudo_observations
-from ..exceptions import DataValidationError
+from probcascade.precision import x64
+from probcascade.distributions.copulas import Copula
+from probcascade.estimation.copulas import fit_copula, kendall_tau, pseudo_observations
+from probcascade.exceptions import DataValidationError
 
 __all__ = ["plot_copula_scatter", "plot_tau_heatmap"]
 

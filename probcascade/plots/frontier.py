@@ -7,8 +7,8 @@ from typing import Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..exceptions import DataValidationError
-from ..frontier import Frontier
+from probcascade.exceptions import DataValidationError
+from probcascade.tuning.frontier import Frontier
 
 __all__ = ["plot_frontier"]
 

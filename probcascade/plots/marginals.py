@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._x64 import float64
-from ..exceptions import DataValidationError
-from ..marginals import MarginalParams, as_params, interior_log_prob
+from probcascade.precision import float64
+from probcascade.exceptions import DataValidationError
+from probcascade.distributions.marginal import MarginalParams, interior_log_prob
+from probcascade.estimation.marginal import as_params
 
 __all__ = ["plot_marginal"]
 

@@ -1,0 +1,235 @@
+"""Command-line interface: ``probcascade {demo,calibrate,tune,gof}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Sequence
+import numpy as np
+from probcascade.exceptions import ProbcascadeError
+
+__all__ = ["main", "build_parser"]
+
+def _json_default(obj):
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean(obj):
+    """Replace NaN/inf by None so that the output is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _dump_json(obj) -> str:
+    return json.dumps(_clean(json.loads(json.dumps(obj, default=_json_default))), indent=2)
+
+
+def _default_transform(path: str) -> str:
+    """The study's choice: two-sided for open-ended benchmarks (TruthfulQA), one-sided for multiple choice."""
+    return "two-sided" if "truthfulqa" in Path(path).name.lower() else "one-sided"
+
+
+# ---------------------------------------------------------------------------------------------------- commands
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from probcascade.calibration.calibrators import calibrate
+    from probcascade.data.cascade import CascadeData
+
+    train = CascadeData.from_csv(args.train)
+    test = CascadeData.from_csv(args.test, models=train.models) if args.test else train
+    transform = args.transform or _default_transform(args.train)
+    cal = calibrate(train, method=args.method, transform=transform)
+    report = cal.report(test, n_bins=args.bins)
+    if args.format == "json":
+        print(_dump_json(report.to_records()))
+    elif args.format == "csv":
+        sys.stdout.write(report.to_frame().reset_index().to_csv(index=False))
+    else:
+        where = "test" if args.test else "train (no --test given)"
+        print(f"fit on {args.train}; scored on {where}")
+        print(report.summary())
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from probcascade.data.cascade import CascadeData
+    from probcascade.pipeline import tune_cascades
+    from probcascade.tuning.options import TuneOptions
+
+    options = TuneOptions(family=args.copula, correctness=args.correctness, max_cost_gap=args.max_cost_gap,
+                          seed=args.seed)
+    train = CascadeData.from_csv(args.train)
+    test = CascadeData.from_csv(args.test, models=train.models) if args.test else train
+    methods = ["rational"] + [m.strip() for m in (args.baselines or "").split(",") if m.strip()]
+    report = tune_cascades(train, test, transform=args.transform or _default_transform(args.train),
+                           cascades=args.cascade, methods=methods, options=options,
+                           progress=sys.stderr.isatty() or args.progress)
+    if args.format == "json":
+        print(_dump_json(report.to_records()))
+    else:
+        print(report.summary())
+    return 0
+
+
+def cmd_gof(args: argparse.Namespace) -> int:
+    from probcascade.data.cascade import CascadeData
+    from probcascade.gof.report import goodness_of_fit
+
+    train = CascadeData.from_csv(args.train)
+    test = CascadeData.from_csv(args.test, models=train.models) if args.test else train
+    report = goodness_of_fit(train, test, transform=args.transform or _default_transform(args.train),
+                             n_boot=args.bootstrap, seed=args.seed)
+    print(_dump_json(report.to_dict()) if args.format == "json" else report.summary())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from probcascade.data.synthetic import synthetic_train_test
+    from probcascade.pipeline import tune_cascades
+    from probcascade.tuning.options import TuneOptions
+
+    train, test = synthetic_train_test(n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    print(f"probcascade demo: embedded synthetic {train.n_models}-model cascade "
+          f"({train.n_queries} training / {test.n_queries} test queries, seed {args.seed})\n")
+    report = tune_cascades(train, test, transform="one-sided", cascades=",".join(train.models),
+                           methods=("rational", "grid"), options=TuneOptions(seed=args.seed))
+    cal, model = report.calibration, report.model
+    print("1. Calibration (fit on train, scored on test)")
+    print(cal.report(test).summary())
+    print("\n2. Markov-copula model (fit on train)")
+    print(model.summary())
+    result = report.results[0]
+    fr = result.frontiers["rational"]
+    print("\n3. Rational tuning: predicted frontier of the full cascade")
+    print(fr.summary(max_rows=12))
+    print("\n4. Test-set evaluation")
+    print(report.summary())
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from probcascade.plots import plot_reliability
+
+        phi = cal.predict(test)
+        fig, axes = plt.subplots(1, test.n_models, figsize=(3.2 * test.n_models, 3.4))
+        for j, ax in enumerate(axes):
+            plot_reliability(phi[:, j], test.correct[:, j], ax=ax, label=test.models[j], show_counts=False)
+            ax.set_title(test.models[j], fontsize=9)
+        fig.tight_layout()
+        fig.savefig(out / "reliability.png", dpi=120)
+        plt.close(fig)
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        for method, pts in result.test_points.items():
+            order = np.argsort(pts[:, 0])
+            ax.plot(pts[order, 0] * 1e6, 1.0 - pts[order, 1], marker=".", label=f"{method} (AUC {result.auc[method]:.4f})")
+        ax.set_xlabel("mean cost per 1M queries (USD)")
+        ax.set_ylabel("test error rate")
+        ax.legend(frameon=False)
+        fig.tight_layout()
+        fig.savefig(out / "frontier.png", dpi=120)
+        plt.close(fig)
+        report.to_frame().to_csv(out / "auc.csv", index=False)
+        fr.to_frame().to_csv(out / "frontier.csv", index=False)
+        print(f"\nwrote reliability.png, frontier.png, auc.csv and frontier.csv to {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- parser
+def _baselines(names: tuple[str, ...]):
+    """argparse type of ``--baselines``: comma-separated registered tuner names."""
+
+    def parse(value: str) -> str:
+        bad = [m.strip() for m in value.split(",") if m.strip() and m.strip() not in names]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown tuner(s) {bad} (choose from {list(names)})")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from probcascade._version import __version__
+    from probcascade.calibration.calibrators import CALIBRATORS
+    from probcascade.calibration.transforms import TRANSFORMS
+    from probcascade.tuning.base import tuner_names
+    from probcascade.tuning.options import COPULA_CHOICES, CORRECTNESS_CHOICES
+
+    p = argparse.ArgumentParser(prog="probcascade", description="Calibrate, model and tune LLM cascades.")
+    p.add_argument("--version", action="version", version=f"probcascade {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="run the pipeline on an embedded synthetic cascade (no data needed)")
+    d.add_argument("--n-train", type=int, default=300)
+    d.add_argument("--n-test", type=int, default=1000)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", help="folder for plots and tables")
+    d.set_defaults(func=cmd_demo)
+
+    c = sub.add_parser("calibrate", help="fit one calibrator per model on TRAIN and report on TEST")
+    c.add_argument("train", help="tidy long CSV (query, model, raw_logprob, correct, cost_usd, ...)")
+    c.add_argument("--test", help="CSV to score on (default: the training file)")
+    c.add_argument("--transform", choices=TRANSFORMS,
+                   help="feature transform (default: two-sided for TruthfulQA files, else one-sided)")
+    c.add_argument("--method", choices=tuple(CALIBRATORS), default="logistic")
+    c.add_argument("--bins", type=int, default=10, help="number of quantile bins for ECE/ACE")
+    c.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    c.set_defaults(func=cmd_calibrate)
+
+    t = sub.add_parser("tune", help="tune cascade thresholds on TRAIN (rational tuning and baselines), score on TEST")
+    t.add_argument("train")
+    t.add_argument("--test", help="CSV to score on (default: the training file)")
+    t.add_argument("--transform", choices=TRANSFORMS)
+    t.add_argument("--cascade", default="all", help="'all' (every ordered subset of >= 2 models) or m1,m2,...")
+    t.add_argument("--baselines", default="", type=_baselines(tuner_names()),
+                   help=f"comma-separated other tuners to compare ({', '.join(n for n in tuner_names() if n != 'rational')})")
+    t.add_argument("--format", choices=["table", "json"], default="table")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--copula", default="gumbel", choices=COPULA_CHOICES,
+                   help="copula family of every pair, or 'aic' to choose per pair (default gumbel, the study's model)")
+    t.add_argument("--correctness", default="marginal", choices=CORRECTNESS_CHOICES,
+                   help="P(correct) of the answering model: its calibrated confidence (default, the study's model) "
+                        "or given its predecessor's confidence too (pairwise)")
+    t.add_argument("--max-cost-gap", type=float, default=None, metavar="FRACTION",
+                   help="split cost gaps of rational tuning's lambda sweep wider than FRACTION of the cost range by "
+                        "cost-targeted solves (e.g. 0.02; default off, the study's sweep)")
+    t.add_argument("--progress", action="store_true", help="progress bar on stderr even when it is not a terminal")
+    t.set_defaults(func=cmd_tune)
+
+    g = sub.add_parser("gof", help="goodness of fit of the Markov-copula model (fit on TRAIN, tested on TEST)")
+    g.add_argument("train")
+    g.add_argument("--test")
+    g.add_argument("--transform", choices=TRANSFORMS)
+    g.add_argument("--bootstrap", type=int, default=1000)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--format", choices=["table", "json"], default="table")
+    g.set_defaults(func=cmd_gof)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ProbcascadeError as exc:
+        print(f"probcascade: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

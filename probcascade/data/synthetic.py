@@ -1,0 +1,219 @@
+"""Embedded synthetic cascades: data for the demo and for tests that must run without the shared benchmarks.
+
+The default generator is the package's own model, with parameters fitted once on the shared MMLU Llama training
+split (285 queries, 5 models; ``experiments/fit_demo_params.py`` wrote them to ``probcascade/demo_mmlu_llama.json``):
+
+1. calibrated confidences (Phi_1, ..., Phi_k) are drawn from the Markov-copula model
+   (:func:`probcascade.markov_copula.sample_chain`): point-mass beta-mixture marginals on [lo, hi], exact 3 x 3 cell
+   tables of neighbouring models and Gumbel copulas between their interiors;
+2. correctness is Bernoulli(Phi), so Phi is calibrated by construction;
+3. the raw log-probability inverts the stored logistic calibrator on the one-sided transform (eq. 16):
+   xi = (logit(Phi) - b0) / b1 and log p = log(1 - exp(-xi)). The atoms map to the ends of the calibrator's training
+   range (Phi = lo to xi_min, Phi = hi to xi_max; the MMLU Llama runs report no certainty, so every log-probability
+   is finite, and log p = -inf only where xi = 0). Calibrating the generated data (logistic, one-sided) therefore
+   recovers (b0, b1) and reproduces Phi;
+4. per-query costs: each model's stored mean cost times a gamma "query length" factor with the model's stored
+   coefficient of variation; one uniform per query drives every model's factor (a long query is long for all).
+
+The draw is deterministic given ``seed``. :class:`SyntheticCascadeSpec` holds the parameters; build your own with
+:meth:`SyntheticCascadeSpec.from_dict` / :meth:`~SyntheticCascadeSpec.from_json` (same layout as the embedded file) or
+:func:`dataclasses.replace` on :data:`DEFAULT_SPEC`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+from probcascade.precision import x64
+from probcascade.data.cascade import CascadeData
+from probcascade.exceptions import DataValidationError
+from probcascade.joint.model import stack_params
+from probcascade.joint.chain import sample_chain
+from probcascade.special import log1mexp
+from probcascade.distributions.marginal import MarginalParams, mean
+
+__all__ = ["SyntheticCascadeSpec", "DEFAULT_SPEC", "DEMO_PARAMS_FILE", "load_spec", "make_synthetic_cascade", "synthetic_train_test"]
+
+#: The embedded parameter file (package data).
+DEMO_PARAMS_FILE = "demo_mmlu_llama.json"
+
+
+@dataclass(frozen=True, eq=False)
+class SyntheticCascadeSpec:
+    """Parameters of the generator (one entry per model, cascade order; ``k - 1`` per adjacent pair).
+
+    Attributes
+    ----------
+    models : model names.
+    marginals : point-mass beta mixture of each model's calibrated confidence (:class:`~probcascade.marginals.MarginalParams`).
+    table : (k-1, 3, 3) cell tables P(cell_i = r, cell_{i+1} = c) (cells: atom at lo, interior, atom at hi).
+    families, theta, tau : copula family, parameter and Kendall's tau of each adjacent pair's interiors.
+    b0, b1 : logistic calibrator phi = sigmoid(b0 + b1 xi) on the one-sided transform xi = -log(1 - p).
+    cost_usd, cost_cv : mean per-query cost (USD) and its coefficient of variation.
+    provenance : where the numbers come from.
+    """
+
+    models: tuple[str, ...]
+    marginals: tuple[MarginalParams, ...]
+    table: np.ndarray
+    families: tuple[str, ...]
+    theta: tuple[float, ...]
+    tau: tuple[float, ...]
+    b0: tuple[float, ...]
+    b1: tuple[float, ...]
+    cost_usd: tuple[float, ...]
+    cost_cv: tuple[float, ...]
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        k = len(self.models)
+        per_model = {"marginals": self.marginals, "b0": self.b0, "b1": self.b1, "cost_usd": self.cost_usd,
+                     "cost_cv": self.cost_cv}
+        per_pair = {"families": self.families, "theta": self.theta, "tau": self.tau, "table": self.table}
+        bad = [f"{n} ({len(v)})" for n, v in per_model.items() if len(v) != k]
+        bad += [f"{n} ({len(v)})" for n, v in per_pair.items() if len(v) != k - 1]
+        if k < 1 or bad:
+            raise DataValidationError(f"synthetic spec for {k} models: wrong number of entries in {', '.join(bad)}")
+        if np.shape(self.table) != (k - 1, 3, 3):
+            raise DataValidationError(f"synthetic spec: table must have shape ({k - 1}, 3, 3), got {np.shape(self.table)}")
+        if any(b == 0 for b in self.b1):
+            raise DataValidationError("synthetic spec: a calibrator slope b1 of 0 cannot be inverted")
+
+    @property
+    def k(self) -> int:
+        return len(self.models)
+
+    # ------------------------------------------------------------------ (de)serialisation
+    @classmethod
+    def from_dict(cls, d: dict) -> "SyntheticCascadeSpec":
+        """From the layout of ``demo_mmlu_llama.json`` (see ``experiments/fit_demo_params.py``)."""
+        try:
+            ms, ps = d["models"], d["pairs"]
+            marg = tuple(MarginalParams(**{f: np.asarray(m["marginal"][f], dtype=np.float64)
+                                               for f in MarginalParams._fields}) for m in ms)
+            return cls(
+                models=tuple(m["name"] for m in ms), marginals=marg,
+                table=np.asarray([p["table"] for p in ps], dtype=np.float64).reshape(len(ps), 3, 3),
+                families=tuple(p["family"] for p in ps), theta=tuple(float(p["theta"]) for p in ps),
+                tau=tuple(float(p["tau"]) for p in ps),
+                b0=tuple(float(m["calibrator"]["b0"]) for m in ms), b1=tuple(float(m["calibrator"]["b1"]) for m in ms),
+                cost_usd=tuple(float(m["cost_usd"]) for m in ms), cost_cv=tuple(float(m["cost_cv"]) for m in ms),
+                provenance=dict(d.get("provenance", {})),
+            )
+        except (KeyError, TypeError) as exc:
+            raise DataValidationError(f"synthetic spec: malformed parameter dict ({exc!r})") from exc
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "SyntheticCascadeSpec":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    # ------------------------------------------------------------------ derived quantities
+    def marginal_params(self) -> MarginalParams:
+        """The marginals stacked over models (padded to a common number of beta components)."""
+        return stack_params(self.marginals)
+
+    @x64
+    def mean_confidence(self) -> np.ndarray:
+        """E[Phi_i] per model: the expected accuracy of each model under the generator."""
+        return np.array([float(mean(MarginalParams(*map(jnp.asarray, p)))) for p in self.marginals])
+
+    def xi_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """(xi at lo, xi at hi) per model: the range of the one-sided transform the calibrator implies."""
+        lo = np.array([float(p.lo) for p in self.marginals])
+        hi = np.array([float(p.hi) for p in self.marginals])
+        return self._xi(lo), self._xi(hi)
+
+    def _xi(self, phi: np.ndarray) -> np.ndarray:
+        return (special.logit(phi) - np.asarray(self.b0)) / np.asarray(self.b1)
+
+    def calibrated(self, logprob: np.ndarray) -> np.ndarray:
+        """The stored calibrator applied to raw log-probabilities (n, k): sigmoid(b0 + b1 xi), xi clipped to its range."""
+        a, b = self.xi_range()
+        xi = np.clip(-log1mexp(np.asarray(logprob, dtype=np.float64)), np.minimum(a, b), np.maximum(a, b))
+        return special.expit(np.asarray(self.b0) + np.asarray(self.b1) * xi)
+
+
+def load_spec(path: str | Path | None = None) -> SyntheticCascadeSpec:
+    """A spec from a JSON file, by default the embedded MMLU Llama parameters."""
+    if path is not None:
+        return SyntheticCascadeSpec.from_json(path)
+    text = resources.files(__package__).joinpath(DEMO_PARAMS_FILE).read_text()
+    return SyntheticCascadeSpec.from_dict(json.loads(text))
+
+
+#: The package's model fitted on the shared MMLU Llama training split (see the module docstring).
+DEFAULT_SPEC = load_spec()
+
+_sample = jax.jit(sample_chain, static_argnums=(3, 5))
+
+
+#: Queries per call of the compiled sampler: every sample size reuses one compilation (draws are made in chunks).
+_CHUNK = 4096
+
+
+@x64
+def _sample_phi(spec: SyntheticCascadeSpec, n: int, seed: int) -> np.ndarray:
+    """Calibrated confidences (n, k) from the chain, in chunks of ``_CHUNK`` queries (chunk c uses key fold_in(seed, c)).
+
+    A draw of n queries is the first n rows of any larger draw with the same seed.
+    """
+    args = (spec.marginal_params(), np.asarray(spec.table, dtype=np.float64), np.asarray(spec.theta, dtype=np.float64),
+            tuple(spec.families))
+    key = jax.random.PRNGKey(seed)
+    chunks = [np.asarray(_sample(*args, jax.random.fold_in(key, c), _CHUNK)) for c in range(-(-n // _CHUNK))]
+    return np.concatenate(chunks)[:n]
+
+
+def _draw(n: int, seed: int, spec: SyntheticCascadeSpec) -> dict[str, np.ndarray]:
+    """One draw: calibrated confidence ``phi``, ``correct``, ``logprob`` and ``cost``, each (n, k)."""
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise DataValidationError(f"n: expected a positive number of queries, got {n!r}")
+    phi = _sample_phi(spec, int(n), int(seed))
+    rng = np.random.default_rng(seed)
+    correct = (rng.random(phi.shape) < phi).astype(np.int64)
+    xi_lo, xi_hi = spec.xi_range()
+    lo = np.array([float(p.lo) for p in spec.marginals])
+    hi = np.array([float(p.hi) for p in spec.marginals])
+    with np.errstate(divide="ignore"):
+        xi = np.where(phi <= lo, xi_lo, np.where(phi >= hi, xi_hi, spec._xi(phi)))
+    xi = np.maximum(xi, 0.0)                   # the one-sided transform is non-negative (xi = 0 is log p = -inf)
+    logprob = np.minimum(log1mexp(-xi), 0.0)
+    cv = np.asarray(spec.cost_cv, dtype=np.float64)
+    shape = 1.0 / np.maximum(cv, 1e-6) ** 2
+    u = rng.uniform(1e-12, 1.0 - 1e-12, size=n)
+    length = stats.gamma.ppf(u[:, None], shape[None, :]) / shape[None, :]   # mean 1, CV cv, comonotone over models
+    length = np.where(cv[None, :] > 0, length, 1.0)
+    cost = length * np.asarray(spec.cost_usd)[None, :]
+    return {"phi": phi, "correct": correct, "logprob": logprob, "cost": cost}
+
+
+def make_synthetic_cascade(n: int = 1000, seed: int = 0, spec: SyntheticCascadeSpec = DEFAULT_SPEC,
+                           name: str = "synthetic") -> CascadeData:
+    """Draw ``n`` queries from the generator (deterministic given ``seed``); returns validated :class:`CascadeData`."""
+    d = _draw(n, seed, spec)
+    k = spec.k
+    frame = pd.DataFrame(
+        {
+            "query": np.repeat(np.arange(n), k),
+            "model": np.tile(np.array(spec.models, dtype=object), n),
+            "model_rank": np.tile(np.arange(k), n),
+            "raw_logprob": d["logprob"].ravel(),
+            "correct": d["correct"].ravel(),
+            "cost_usd": d["cost"].ravel(),
+        }
+    )
+    return CascadeData.from_frame(frame, name=name)
+
+
+def synthetic_train_test(n_train: int = 300, n_test: int = 1000, seed: int = 0,
+                         spec: SyntheticCascadeSpec = DEFAULT_SPEC) -> tuple[CascadeData, CascadeData]:
+    """Independent train and test draws (the study's split sizes by default)."""
+    return (make_synthetic_cascade(n_train, seed, spec, "synthetic_train"),
+            make_synthetic_cascade(n_test, seed + 10_000, spec, "synthetic_test"))

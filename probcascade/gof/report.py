@@ -1,0 +1,269 @@
+"""Goodness of fit of the Markov-copula model on held-out data (seed paper §4.3).
+
+* :func:`markov_logit_table` -- Table 3: does an earlier ancestor add to the immediate predecessor (the Markov
+  predictor) when predicting a model's correctness by logistic regression?
+* :func:`goodness_of_fit` -- the whole §4.3 battery on a train/test split: calibrate on train, then per model the
+  Cramer-von Mises test of the marginal (Tables 5-6), per adjacent pair the Kendall's-transform test of the copula
+  (Table 4), the Kendall tau matrix of the test confidences (Figure 1) and the Markov table on the test data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+import pandas as pd
+from probcascade.calibration.calibrators import CascadeCalibration, calibrate
+from probcascade.gof.copula import CopulaGofResult, copula_gof
+from probcascade.estimation.copulas import fit_copula, kendall_tau_matrix, pseudo_observations
+from probcascade.data.cascade import CascadeData
+from probcascade.exceptions import DataValidationError, FitError
+from probcascade.gof.marginal import MarginalGofResult, marginal_gof
+from probcascade.distributions.marginal import MarginalParams
+from probcascade.joint.model import cell_of
+from probcascade.gof.markov import markov_logit_table
+
+__all__ = ["goodness_of_fit", "GofReport", "PairGof"]
+
+@dataclass(frozen=True)
+class PairGof:
+    """Copula goodness of fit of one adjacent pair.
+
+    Attributes
+    ----------
+    model_a, model_b : str
+        The pair, in cascade order.
+    theta : float
+        Copula parameter fitted on the training interior (both confidences strictly inside their training range).
+    n_train : int
+        Training interior queries behind ``theta``.
+    gof : CopulaGofResult
+        The test on the test interior; theta is re-estimated on the test data and on every bootstrap sample
+        (composite null), so ``gof.theta`` is the test-data estimate.
+    """
+
+    model_a: str
+    model_b: str
+    theta: float
+    n_train: int
+    gof: CopulaGofResult
+
+
+def _params_dict(p: MarginalParams) -> dict:
+    return {name: (float(v) if np.ndim(v) == 0 else [float(x) for x in np.ravel(v)]) for name, v in p._asdict().items()}
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+            for r in frame.reset_index().to_dict(orient="records")]
+
+
+@dataclass(frozen=True)
+class GofReport:
+    """Goodness of fit of the Markov-copula model (seed §4.3): fitted on train, tested on test.
+
+    Attributes
+    ----------
+    models : tuple of str
+        Cascade order.
+    transform, family : str
+        Calibration transform and copula family.
+    n_train, n_test, n_boot, seed : int
+    calibration : CascadeCalibration
+        Calibrators fitted on train.
+    marginals : dict of str -> MarginalGofResult
+        Per model, Tables 5-6.
+    pairs : tuple of PairGof
+        Per adjacent pair, Table 4.
+    kendall_tau : DataFrame
+        Kendall's tau-b between the test confidences of every pair of models (Figure 1).
+    markov_table : DataFrame
+        :func:`markov_logit_table` on the test data (Table 3).
+    """
+
+    models: tuple[str, ...]
+    transform: str
+    family: str
+    n_train: int
+    n_test: int
+    n_boot: int
+    seed: int
+    calibration: CascadeCalibration
+    marginals: dict[str, MarginalGofResult]
+    pairs: tuple[PairGof, ...]
+    kendall_tau: pd.DataFrame
+    markov_table: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        """Marginal tests, one row per model: statistics, p-values and sizes."""
+        rows = [{"model": m, "n_train": r.n_train, "n_test": r.n_test, "sqrt_cvm": r.sqrt_cvm, "p_value": r.p_value,
+                 "p_value_boot": r.p_value_boot, "sqrt_cvm_refit": r.sqrt_cvm_refit, "p_value_refit": r.p_value_refit}
+                for m, r in self.marginals.items()]
+        return pd.DataFrame(rows).set_index("model")
+
+    def copula_frame(self) -> pd.DataFrame:
+        """Copula tests, one row per adjacent pair."""
+        rows = [{"model_a": p.model_a, "model_b": p.model_b, "n_train": p.n_train, "n_test": p.gof.n,
+                 "tau": p.gof.tau, "theta": p.theta, "theta_test": p.gof.theta, "sqrt_n_cvm": p.gof.sqrt_n_cvm,
+                 "s_n": p.gof.statistic, "p_value": p.gof.p_value} for p in self.pairs]
+        cols = ["model_a", "model_b", "n_train", "n_test", "tau", "theta", "theta_test", "sqrt_n_cvm", "s_n", "p_value"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def summary(self) -> str:
+        """Readable tables of every test."""
+        fmt = lambda v: f"{v:.4g}"  # noqa: E731
+        line = "=" * 78
+        parts = [
+            "Goodness of fit of the Markov-copula model (fit on train, tested on test)",
+            line,
+            f"models: {', '.join(self.models)}",
+            f"n train: {self.n_train}   n test: {self.n_test}   transform: {self.transform}   family: {self.family}   "
+            f"bootstrap B: {self.n_boot}   seed: {self.seed}",
+            line,
+            "Marginals (Cramer-von Mises; fixed = train fit vs test data, refit = test refit with refitted bootstrap)",
+            self.to_frame().to_string(float_format=fmt),
+            "",
+            "Adjacent-pair copulas (Kendall's transform CvM on the test interior; theta fitted on the train interior,",
+            "theta_test re-estimated on the test data and on every bootstrap sample)",
+            self.copula_frame().to_string(index=False, float_format=fmt),
+            "",
+            "Kendall's tau of test calibrated confidences (Figure 1)",
+            self.kendall_tau.to_string(float_format=lambda v: f"{v:.3f}"),
+            "",
+            "Markov property by logistic regression on the test data (Table 3; log10 Wald p-values)",
+            self.markov_table.to_string(float_format=lambda v: f"{v:.3f}") if len(self.markov_table)
+            else "(needs at least 3 models)",
+            line,
+        ]
+        return "\n".join(parts)
+
+    def to_dict(self) -> dict:
+        """JSON-ready structure (plain Python floats and strings)::
+
+            {"marginals": [{"model", "sqrt_cvm", "p_value", "p_value_boot", "sqrt_cvm_refit", "p_value_refit",
+                            "params": {...}}],
+             "copulas": [{"model_a", "model_b", "tau", "theta", "sqrt_n_cvm", "s_n", "p_value"}],
+             "kendall_tau": {"models": [...], "matrix": [[...]]},
+             "markov_table": [records]}
+
+        ``params`` are the marginal's parameters fitted on train (``lo``, ``hi``, ``w_lo``, ``w_hi`` scalars;
+        ``mix``, ``alpha``, ``beta`` lists); ``theta`` is the training-interior copula parameter.
+        """
+        marginals = [{"model": m, "sqrt_cvm": float(r.sqrt_cvm), "p_value": float(r.p_value),
+                      "p_value_boot": float(r.p_value_boot), "sqrt_cvm_refit": float(r.sqrt_cvm_refit), "p_value_refit": float(r.p_value_refit),
+                      "params": _params_dict(r.train_fit.params)} for m, r in self.marginals.items()]
+        copulas = [{"model_a": p.model_a, "model_b": p.model_b, "tau": float(p.gof.tau), "theta": float(p.theta),
+                    "sqrt_n_cvm": float(p.gof.sqrt_n_cvm), "s_n": float(p.gof.statistic),
+                    "p_value": float(p.gof.p_value)} for p in self.pairs]
+        tau = {"models": [str(m) for m in self.kendall_tau.columns],
+               "matrix": [[float(x) for x in row] for row in self.kendall_tau.to_numpy()]}
+        return {"marginals": marginals, "copulas": copulas, "kendall_tau": tau,
+                "markov_table": _records(self.markov_table)}
+
+
+def _interior(phi: np.ndarray, lo: np.ndarray, hi: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Queries whose confidences of models ``a`` and ``b`` are both strictly inside the training range."""
+    return (cell_of(phi[:, a], lo[a], hi[a]) == 1) & (cell_of(phi[:, b], lo[b], hi[b]) == 1)
+
+
+def goodness_of_fit(
+    train: CascadeData,
+    test: CascadeData,
+    transform: str = "one-sided",
+    n_boot: int = 1000,
+    seed: int = 0,
+    family: str = "gumbel",
+    min_interior: int = 10,
+) -> GofReport:
+    """Test the Markov-copula model fitted on ``train`` against ``test`` (seed §4.3).
+
+    Calibrators are fitted on ``train`` and give the calibrated confidences ``phi`` of both splits. Then
+
+    * per model, :func:`probcascade.marginals.marginal_gof` (the train fit against the test data, and the test
+      refit with refitted bootstrap samples);
+    * per adjacent pair, the copula ``family`` with theta from Kendall's tau on the training interior (queries
+      where neither confidence sits at its training minimum or maximum, i.e. outside the point masses), and
+      :func:`probcascade.copulas.copula_gof` on the pseudo-observations of the test interior with theta
+      re-estimated on the test data and on every bootstrap sample (composite null, Genest et al. 2009);
+    * the Kendall tau matrix of the test confidences and :func:`markov_logit_table` on the test data.
+
+    Parameters
+    ----------
+    train, test : CascadeData
+        Same models in the same order.
+    transform : str
+        Calibration transform (``"one-sided"`` for multiple choice, ``"two-sided"`` for open-ended questions).
+    n_boot : int
+        Bootstrap replicates of every test.
+    seed : int
+        Base seed; the marginal test of model ``j`` uses ``seed + j`` and the copula test of pair ``(i, i + 1)``
+        uses ``seed + k + i`` (``k`` models), so that the tests' Monte Carlo errors are independent.
+    family : str
+        Copula family (a key of :data:`probcascade.copulas.COPULA_FAMILIES`).
+    min_interior : int
+        Fewest interior queries a pair needs on each split.
+
+    Returns
+    -------
+    GofReport
+
+    Raises
+    ------
+    DataValidationError
+        ``train``/``test`` are not CascadeData or their models differ (names ``test``); bad ``n_boot``/``seed``.
+    FitError
+        A pair has fewer than ``min_interior`` interior queries on train or test (names the pair and split).
+    """
+    for name, value in (("train", train), ("test", test)):
+        if not isinstance(value, CascadeData):
+            raise DataValidationError(f"argument '{name}' must be CascadeData, got {type(value).__name__}")
+    if tuple(test.models) != tuple(train.models):
+        raise DataValidationError(
+            f"argument 'test': models {list(test.models)} differ from the models of 'train' {list(train.models)} "
+            "(same models in the same cascade order required)"
+        )
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise DataValidationError(f"argument 'n_boot' must be a positive integer, got {n_boot!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise DataValidationError(f"argument 'seed' must be an integer, got {seed!r}")
+    models, k = tuple(train.models), train.n_models
+    calibration = calibrate(train, transform=transform)
+    phi_train, phi_test = calibration.predict(train), calibration.predict(test)
+
+    marginals = {}
+    for j, m in enumerate(models):
+        try:
+            marginals[m] = marginal_gof(phi_train[:, j], phi_test[:, j], n_boot=int(n_boot), seed=int(seed) + j)
+        except (DataValidationError, FitError) as exc:
+            raise type(exc)(f"marginal of model '{m}': {exc}") from exc
+
+    lo, hi = phi_train.min(axis=0), phi_train.max(axis=0)
+    pairs = []
+    for i in range(k - 1):
+        a, b = models[i], models[i + 1]
+        masks = {"train": _interior(phi_train, lo, hi, i, i + 1), "test": _interior(phi_test, lo, hi, i, i + 1)}
+        for split, mask in masks.items():
+            if mask.sum() < min_interior:
+                raise FitError(f"pair ({a}, {b}): {int(mask.sum())} interior queries in '{split}' < "
+                               f"min_interior = {min_interior}")
+        u_train = pseudo_observations(phi_train[masks["train"]][:, [i, i + 1]])
+        u_test = pseudo_observations(phi_test[masks["test"]][:, [i, i + 1]])
+        fit = fit_copula(u_train[:, 0], u_train[:, 1], family=family)
+        gof = copula_gof(u_test[:, 0], u_test[:, 1], family=family, theta=None, n_boot=int(n_boot), seed=int(seed) + k + i)
+        pairs.append(PairGof(a, b, float(fit.theta), int(masks["train"].sum()), gof))
+
+    phi_frame = pd.DataFrame(phi_test, columns=list(models))
+    correct_frame = pd.DataFrame(test.correct, columns=list(models))
+    return GofReport(
+        models=models,
+        transform=calibration.transform,
+        family=family,
+        n_train=train.n_queries,
+        n_test=test.n_queries,
+        n_boot=int(n_boot),
+        seed=int(seed),
+        calibration=calibration,
+        marginals=marginals,
+        pairs=tuple(pairs),
+        kendall_tau=kendall_tau_matrix(phi_frame),
+        markov_table=markov_logit_table(phi_frame, correct_frame),
+    )

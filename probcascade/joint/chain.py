@@ -1,0 +1,321 @@
+"""The Markov-copula model of a cascade's calibrated confidences (seed 002 §3.1-3.2).
+
+Each model's calibrated confidence Phi_i has a point-mass beta-mixture marginal (:mod:`probcascade.marginals`):
+atoms at phi_min = ``lo`` and phi_max = ``hi`` and a continuous part with cdf ``G_i`` in between. Neighbours in
+the cascade are coupled by bivariate copulas (:mod:`probcascade.copulas`), and the joint law of the chain follows
+from the Markov assumption (eq. 5-6).
+
+Point masses, exactly
+---------------------
+The study restricts the copula to the smooth interior. Here every query's confidence falls in one of three
+*cells*: the atom at ``lo`` (0), the interior (1), the atom at ``hi`` (2). For every pair of models (i, j) the
+3 x 3 table ``pi[r, c] = P(cell_i = r, cell_j = c)`` is estimated by counting on the training data (the row and
+column sums are the marginals' ``w_lo``/``w_hi``, also estimated by counting). Within the interior x interior cell
+the copula couples the interior cdfs, ``P(Phi_i <= a, Phi_j <= b | both interior) = C(G_i(a), G_j(b))``; in a cell
+where one confidence sits on an atom, the other's interior value follows its interior marginal ``G``. Hence, with
+``H_i(a) = (1{a >= lo_i}, G_i(a), 1{a >= hi_i})``,
+
+    P(Phi_i <= a, Phi_j <= b) = sum_{r,c} pi[r,c] H_i(a)_r H_j(b)_c     (the (1,1) term uses C(G_i(a), G_j(b)))
+
+which is exact at and near the atoms, and reduces to the study's model when the atoms are negligible.
+
+Expected correctness above a threshold
+--------------------------------------
+Algorithm 1 needs ``J_i(b, a) = E[Phi_i 1{Phi_i > a} 1{Phi_{i-1} <= b}]`` (eq. 30 times P(Phi_{i-1} <= b)). The
+atom and mixed cells are closed forms (:func:`probcascade.marginals.interior_partial_expectation`); the interior
+cell is a Riemann-Stieltjes integral, integrated by parts,
+
+    int_{a'}^{hi} x d_x C(u, G(x)) = hi u - a' C(u, G(a')) - int_{a'}^{hi} C(u, G(x)) dx,   a' = clip(a, lo, hi),
+
+whose last term is a fixed-node Gauss-Legendre rule (``N_QUAD`` nodes), differentiable in both thresholds; the
+quadrature error is below 1e-6 on the shared benchmarks (see the tests).
+
+The whole chain: exact Markov evaluation (default) vs Algorithm 1
+-----------------------------------------------------------------
+For k >= 3, Algorithm 1 replaces P(. | Phi_{i-1} <= t_{i-1}, ..., Phi_1 <= t_1) by P(. | Phi_{i-1} <= t_{i-1})
+(the study's approximation, eq. 5), which conditions on *events*; a chain that is Markov in the *values* does
+not satisfy it. The error is largest where a late model receives almost every query that reaches its predecessor
+(e.g. P(Correct) 0.922 against 0.906 by Monte Carlo for llama 3b -> 8b -> 70b on MedMCQA at the expensive end of
+the frontier). ``joint="chain"`` (the default of :meth:`MarkovCopulaModel.cascade`) evaluates the Markov chain
+itself: the state of model i is one of ``N_BINS + 2`` cells (the atom at lo, ``N_BINS`` interior bins of equal
+interior probability, i.e. equal width in u = G_i(x), the atom at hi), and the probability vector of the queries
+that reach model i is pushed forward by a transition matrix built from the cell table and the copula's exact
+rectangle probabilities ``C(e_b+1, e_c+1) - C(e_b, e_c+1) - C(e_b+1, e_c) + C(e_b, e_c)``. The bin that contains
+a threshold is split exactly at it (copula evaluated at the threshold), so the first link - hence every k = 2
+quantity except the within-bin mean of the last model - is exact; the remaining approximation is that a query's
+position within a bin is taken as uniform once it has passed through a link. Expected correctness inside a bin
+uses the exact partial expectations of the marginal at the bin edges and at the threshold. The cost per link is
+``N_BINS + 1`` copula evaluations and one ``(N_BINS + 2)^2`` matrix-vector product; the tests bound its error
+against Monte Carlo from the sampler for k = 2..5.
+
+Who is correct: the study's model or the pairwise one
+-----------------------------------------------------
+The study counts the answering model j as correct with probability Phi_j. ``cascade(..., correctness="pairwise")``
+uses instead P(correct_j | Phi_{j-1}, Phi_j) fitted by logistic regression (:mod:`probcascade.correctness`): the
+chain then carries, besides the state vector p of the queries that reach model j, the vector weighted by each
+state's correctness ratio, ``(p_deferred @ (T * R)) + split part * R``, with R the link's (previous state, own
+state) ratio grid, and the expected correctness is linear in it. Same O(k) cost; both vectors come from one
+product of the deferred vector with ``[T, T * R]``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Sequence
+import jax
+import jax.numpy as jnp
+import numpy as np
+from probcascade.precision import x64
+from probcascade.exceptions import DataValidationError
+from probcascade.joint.tables import CascadeParams
+from probcascade.joint.tables import ChainGrid
+from probcascade.joint.tables import MarginalTable
+from probcascade.joint.tables import copula_cdf
+from probcascade.joint.tables import copula_h_inv
+from probcascade.joint.tables import marginal_at
+from probcascade.joint.algorithm1 import algorithm1_metrics
+from probcascade.joint.tables import table_interior_cdf
+from probcascade.joint.tables import table_interior_pe
+from probcascade.distributions.copulas import COPULA_FAMILIES
+from probcascade.distributions.marginal import MarginalParams, icdf, interior_cdf, interior_partial_expectation, sample
+from probcascade.joint.correctness import ratio_matrix
+
+__all__ = ["N_BINS", "cascade_metrics", "chain_metrics", "build_chain_grid", "sample_chain", "CHAIN_FAMILIES", "static_families"]
+
+#: Copula families the chain evaluation selects among at run time (``ChainGrid.family_index``).
+CHAIN_FAMILIES = tuple(COPULA_FAMILIES)
+
+#: Interior bins of the exact Markov-chain evaluation.
+N_BINS = 64
+
+
+def _cell_transitions(tab):
+    """P(cell_j | cell_i) from a pair's 3 x 3 cell table (rows of empty cells left at 0)."""
+    rows = jnp.sum(tab, axis=1)
+    return tab / jnp.where(rows > 0, rows, 1.0)[:, None]
+
+
+def _chain_transition_matrix(tab, cgrid):
+    """(M+2, M+2) transition matrix between states of consecutive models from the cell table and copula grid."""
+    m = cgrid.shape[-1] - 1
+    rect = cgrid[1:, 1:] - cgrid[:-1, 1:] - cgrid[1:, :-1] + cgrid[:-1, :-1]       # P(U in bin b, V in bin c)
+    rect = jnp.maximum(rect, 0.0)
+    tn = _cell_transitions(tab)
+    ones = jnp.ones((m, 1))
+    atom_row = lambda r: jnp.concatenate([tn[r, :1], jnp.full(m, tn[r, 1] / m), tn[r, 2:]])
+    interior = jnp.concatenate([tn[1, 0] * ones, tn[1, 1] * m * rect, tn[1, 2] * ones], axis=1)
+    return jnp.concatenate([atom_row(0)[None], interior, atom_row(2)[None]], axis=0)
+
+
+def _chain_exit(m: MarginalTable, pe_edge, p, t, pr=None):
+    """Queries of state vector ``p`` answered at threshold ``t``: (expected correct, mass, deferral fractions).
+
+    ``pr``: the state vector weighted by the pairwise correctness ratio of each state (``p`` under the study's
+    model); the expected correctness is linear in it."""
+    pr = p if pr is None else pr
+    nb = pe_edge.shape[-1] - 1
+    u_t = table_interior_cdf(m, t)
+    r_int = jnp.clip(u_t * nb - jnp.arange(nb), 0.0, 1.0)                            # deferred fraction of each bin
+    r_lo, r_hi = (t >= m.lo).astype(float), (t >= m.hi).astype(float)
+    pe_t = table_interior_pe(m, t)
+    pe_low = jnp.where(r_int >= 1.0, pe_edge[1:], jnp.where(r_int <= 0.0, pe_edge[:-1], pe_t))
+    correct = pr[0] * (1 - r_lo) * m.lo + pr[-1] * (1 - r_hi) * m.hi + jnp.sum(pr[1:-1] * nb * (pe_low - pe_edge[1:]))
+    mass = p[0] * (1 - r_lo) + p[-1] * (1 - r_hi) + jnp.sum(p[1:-1] * (1 - r_int))
+    return correct, mass, r_int, r_lo, r_hi
+
+
+def _branch_families(families: tuple[str, ...]) -> tuple[str, ...]:
+    """The families a compiled chain evaluation must cover, from the static ``families`` argument.
+
+    ``("chain:gumbel+clayton", ...)`` (see :func:`static_families`) names them; the bare ``"chain"`` means all of
+    :data:`CHAIN_FAMILIES`; plain family names cover themselves.
+    """
+    head = families[0]
+    if head == "chain":
+        return CHAIN_FAMILIES
+    if head.startswith("chain:"):
+        return tuple(head[len("chain:"):].split("+"))
+    return tuple(f for f in CHAIN_FAMILIES if f in families)
+
+
+def _switch_copula_cdf(branches: tuple[str, ...], family_index, theta, u, v):
+    """``C(u, v)`` of family ``CHAIN_FAMILIES[family_index]`` (a traced index), compiled only for ``branches``.
+
+    One family compiles straight-line code; several compile a ``lax.switch`` over just those families (each branch
+    is a copula CDF with its gradient, so every family left out saves compilation time).
+    """
+    if len(branches) == 1:
+        return copula_cdf(branches[0], theta, u, v)
+    lut = np.zeros(len(CHAIN_FAMILIES), dtype=np.int32)
+    lut[[CHAIN_FAMILIES.index(f) for f in branches]] = np.arange(len(branches), dtype=np.int32)
+    return jax.lax.switch(jnp.asarray(lut)[family_index], [partial(copula_cdf, f) for f in branches], theta, u, v)
+
+
+def _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, family_index, theta, ratio=None):
+    """State vector of the next model for the deferred part of ``p``; the threshold's bin is split exactly.
+
+    With a pairwise correctness ``ratio`` (M+2, M+2) also the next state vector weighted by the ratio (else None).
+    """
+    nb = r_int.shape[-1]
+    full = jnp.floor(r_int)
+    deferred = jnp.concatenate([(p[0] * r_lo)[None], p[1:-1] * full, (p[-1] * r_hi)[None]])
+    if ratio is None:
+        nxt = deferred @ trans
+    else:                               # one product for both vectors (the matrices do not depend on the thresholds)
+        nxt, nxt_r = jnp.split(deferred @ jnp.concatenate([trans, trans * ratio], axis=1), 2)
+    j = jnp.clip(jnp.sum(full).astype(jnp.int32), 0, nb - 1)                       # the bin holding the threshold
+    frac = r_int[j] - full[j]
+    edges = jnp.arange(nb + 1) / nb
+    col = _switch_copula_cdf(branches, family_index, theta, jnp.full(nb + 1, edges[j] + frac / nb), edges) - cgrid[j]
+    rect = jnp.maximum(col[1:] - col[:-1], 0.0)                                     # P(U in [e_j, u_t], V in bin c)
+    tn1 = _cell_transitions(tab)[1]
+    mass = p[1 + j] * frac
+    part = jnp.concatenate([(mass * tn1[0])[None], p[1 + j] * nb * rect * tn1[1], (mass * tn1[2])[None]])
+    if ratio is None:
+        return nxt + part, None
+    return nxt + part, nxt_r + part * ratio[1 + j]
+
+
+def _chain_last(m: MarginalTable, pe_edge, p, pr=None):
+    nb = pe_edge.shape[-1] - 1
+    pr = p if pr is None else pr
+    return pr[0] * m.lo + pr[-1] * m.hi + jnp.sum(pr[1:-1] * nb * (pe_edge[:-1] - pe_edge[1:])), jnp.sum(p)
+
+
+def chain_metrics(params: CascadeParams, families: tuple[str, ...], costs, thresholds):
+    """(P(Correct), E[Cost]) by pushing the state distribution through the Markov chain (no approximation (5)).
+
+    Needs ``params.chain`` (see :class:`ChainGrid`, built by :meth:`MarkovCopulaModel.cascade`). Pure and
+    differentiable in the thresholds; the k-1 links run in one ``lax.scan`` and the copula family of each link is
+    read from ``params.chain.family_index``, so ``families`` only fixes k (see :func:`static_families`).
+    """
+    k = len(families) + 1
+    costs = jnp.asarray(costs, dtype=float)
+    t = jnp.asarray(thresholds, dtype=float)
+    marg = MarginalTable(*map(jnp.asarray, params.marg))
+    grid = ChainGrid(*(None if z is None else jnp.asarray(z) for z in params.chain))
+    pairwise = grid.ratio is not None
+    nb = grid.pe_edge.shape[-1] - 1
+    cum = jnp.cumsum(costs)
+    m0 = marginal_at(marg, 0)
+    p0 = jnp.concatenate([m0.w_lo[None], jnp.full(nb, (1.0 - m0.w_lo - m0.w_hi) / nb), m0.w_hi[None]])
+    table, theta = jnp.asarray(params.table), jnp.asarray(params.theta)
+    branches = _branch_families(families)
+
+    def link(carry, xs):
+        p, pr = carry if pairwise else (carry, None)
+        m, pe_edge, trans, cgrid, fam, tab, th, ti, ci, ratio = xs
+        correct, mass, r_int, r_lo, r_hi = _chain_exit(m, pe_edge, p, ti, pr)
+        nxt, nxt_r = _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, fam, th, ratio)
+        return ((nxt, nxt_r) if pairwise else nxt), (correct, mass * ci)
+
+    head = MarginalTable(*(z[:-1] for z in marg))
+    xs = (head, grid.pe_edge[:-1], grid.trans, grid.cgrid, grid.family_index, table, theta, t, cum[:-1], grid.ratio)
+    carry, (correct, cost) = jax.lax.scan(link, (p0, p0) if pairwise else p0, xs)
+    p, pr = carry if pairwise else (carry, None)
+    correct, cost = jnp.sum(correct), jnp.sum(cost)
+    last_correct, last_mass = _chain_last(marginal_at(marg, k - 1), grid.pe_edge[-1], p, pr)
+    return correct + last_correct, cost + last_mass * cum[-1]
+
+
+@jax.jit
+def _edge_partial_expectations(pi: MarginalParams, edges):
+    """Interior partial expectations of one model at the bin edges x = G^-1(e_b) (one compilation serves every
+    model and cascade: the shapes only depend on the number of bins and mixture components)."""
+    c = 1.0 - pi.w_lo - pi.w_hi
+    x = icdf(pi, pi.w_lo + c * edges[1:-1])
+    full = interior_partial_expectation(pi, pi.lo)
+    return jnp.concatenate([full[None], interior_partial_expectation(pi, x), jnp.zeros(1)])
+
+
+@partial(jax.jit, static_argnums=0)
+def _link_grid(family: str, theta, tab, edges):
+    """The copula on the bin-edge grid and the link's transition matrix."""
+    g = copula_cdf(family, theta, edges[:, None], edges[None, :])
+    return g, _chain_transition_matrix(tab, g)
+
+
+@x64
+def build_chain_grid(params: CascadeParams, families: tuple[str, ...], exact: MarginalParams,
+                     n_bins: int = N_BINS) -> ChainGrid:
+    """Precompute the :class:`ChainGrid` of a cascade (bin edges from the exact marginal quantiles)."""
+    edges = jnp.arange(n_bins + 1) / n_bins
+    k = len(families) + 1
+    pe = [_edge_partial_expectations(MarginalParams(*(jnp.asarray(z)[i] for z in exact)), edges)
+          for i in range(k)]
+    cg, tr = [], []
+    for i, fam in enumerate(families):
+        g, t = _link_grid(fam, jnp.asarray(params.theta)[i], jnp.asarray(params.table)[i], edges)
+        cg.append(g)
+        tr.append(t)
+    shape = (0, n_bins + 1, n_bins + 1)
+    return ChainGrid(np.asarray(jnp.stack(tr)) if tr else np.zeros((0, n_bins + 2, n_bins + 2)),
+                     np.asarray(jnp.stack(cg)) if cg else np.zeros(shape), np.asarray(jnp.stack(pe)),
+                     np.array([CHAIN_FAMILIES.index(f) for f in families], dtype=np.int32))
+
+
+@x64
+def build_ratio(params: CascadeParams, grid: ChainGrid, coef) -> np.ndarray:
+    """The pairwise correctness ratios (k-1, M+2, M+2) of a cascade's links, ``coef`` (k-1, 3) per link.
+
+    Each state is represented by its mean confidence: the atoms by ``lo``/``hi``, an interior bin by the exact
+    mean of the marginal over it (from the partial expectations at the bin edges)."""
+    nb = grid.pe_edge.shape[-1] - 1
+    pe = jnp.asarray(grid.pe_edge)
+    means = nb * (pe[:, :-1] - pe[:, 1:])
+    lo, hi = jnp.asarray(params.marg.lo), jnp.asarray(params.marg.hi)
+    states = jnp.concatenate([lo[:, None], means, hi[:, None]], axis=1)                 # (k, M+2)
+    return np.asarray(ratio_matrix(jnp.asarray(coef, dtype=float), states[:-1], states[1:]))
+
+
+def static_families(params: CascadeParams, families: tuple[str, ...],
+                    branches: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The ``families`` to pass as a compile-time constant.
+
+    With a chain grid the families are data (``ChainGrid.family_index``) and the constant only names the set of
+    families the compiled program covers, ``("chain:gumbel+clayton",) * (k-1)``: every cascade of the same length
+    whose families lie in ``branches`` (default: its own families) shares one compiled program. Without a chain
+    grid the families themselves are the constant.
+    """
+    if params.chain is None or len(families) == 0:
+        return families
+    cover = set(families) | set(branches or ())
+    unknown = cover - set(CHAIN_FAMILIES)
+    if unknown:
+        raise DataValidationError(f"copula families {sorted(unknown)} are not chain families {list(CHAIN_FAMILIES)}")
+    return ("chain:" + "+".join(f for f in CHAIN_FAMILIES if f in cover),) * len(families)
+
+
+def cascade_metrics(params: CascadeParams, families: tuple[str, ...], costs, thresholds):
+    """(P(Correct), E[Cost]) of the cascade for thresholds (k-1,): the exact chain when ``params.chain`` is set,
+    else Algorithm 1 (:func:`algorithm1_metrics`). Pure and differentiable."""
+    if params.chain is not None and len(families) > 0:
+        return chain_metrics(params, families, costs, thresholds)
+    return algorithm1_metrics(params, families, costs, thresholds)
+
+
+def sample_chain(marg: MarginalParams, table, theta, families: tuple[str, ...], key, n: int):
+    """Draw n queries' calibrated confidences (n, k) from the Markov chain (exact marginals, no tables)."""
+    k = len(families) + 1
+    keys = jax.random.split(key, 3 * k)
+    p0 = marginal_at(marg, 0)
+    x = sample(p0, keys[0], (n,))
+    cell = jnp.where(x <= p0.lo, 0, jnp.where(x >= p0.hi, 2, 1))
+    u = interior_cdf(p0, x)
+    out = [x]
+    for i in range(1, k):
+        cur = marginal_at(marg, i)
+        rows = table[i - 1][cell]                                  # (n, 3)
+        rows = rows / jnp.sum(rows, axis=-1, keepdims=True)
+        new_cell = jax.random.categorical(keys[3 * i], jnp.log(rows), axis=-1)
+        w = jax.random.uniform(keys[3 * i + 1], (n,), minval=1e-12, maxval=1.0 - 1e-12)
+        v_cop = copula_h_inv(families[i - 1], theta[i - 1], w, u)
+        v = jnp.where(cell == 1, v_cop, w)                         # coupled only when both are interior
+        c = 1.0 - cur.w_lo - cur.w_hi
+        x_int = icdf(cur, cur.w_lo + c * v)
+        x_int = jnp.clip(x_int, jnp.nextafter(cur.lo, cur.hi), jnp.nextafter(cur.hi, cur.lo))
+        x = jnp.where(new_cell == 0, cur.lo, jnp.where(new_cell == 2, cur.hi, x_int))
+        u = jnp.where(new_cell == 1, v, 0.5)
+        cell = new_cell
+        out.append(x)
+    return jnp.stack(out, axis=-1)

@@ -1,0 +1,236 @@
+"""The Markov-copula model of a cascade's calibrated confidences (seed 002 §3.1-3.2).
+
+Each model's calibrated confidence Phi_i has a point-mass beta-mixture marginal (:mod:`probcascade.marginals`):
+atoms at phi_min = ``lo`` and phi_max = ``hi`` and a continuous part with cdf ``G_i`` in between. Neighbours in
+the cascade are coupled by bivariate copulas (:mod:`probcascade.copulas`), and the joint law of the chain follows
+from the Markov assumption (eq. 5-6).
+
+Point masses, exactly
+---------------------
+The study restricts the copula to the smooth interior. Here every query's confidence falls in one of three
+*cells*: the atom at ``lo`` (0), the interior (1), the atom at ``hi`` (2). For every pair of models (i, j) the
+3 x 3 table ``pi[r, c] = P(cell_i = r, cell_j = c)`` is estimated by counting on the training data (the row and
+column sums are the marginals' ``w_lo``/``w_hi``, also estimated by counting). Within the interior x interior cell
+the copula couples the interior cdfs, ``P(Phi_i <= a, Phi_j <= b | both interior) = C(G_i(a), G_j(b))``; in a cell
+where one confidence sits on an atom, the other's interior value follows its interior marginal ``G``. Hence, with
+``H_i(a) = (1{a >= lo_i}, G_i(a), 1{a >= hi_i})``,
+
+    P(Phi_i <= a, Phi_j <= b) = sum_{r,c} pi[r,c] H_i(a)_r H_j(b)_c     (the (1,1) term uses C(G_i(a), G_j(b)))
+
+which is exact at and near the atoms, and reduces to the study's model when the atoms are negligible.
+
+Expected correctness above a threshold
+--------------------------------------
+Algorithm 1 needs ``J_i(b, a) = E[Phi_i 1{Phi_i > a} 1{Phi_{i-1} <= b}]`` (eq. 30 times P(Phi_{i-1} <= b)). The
+atom and mixed cells are closed forms (:func:`probcascade.marginals.interior_partial_expectation`); the interior
+cell is a Riemann-Stieltjes integral, integrated by parts,
+
+    int_{a'}^{hi} x d_x C(u, G(x)) = hi u - a' C(u, G(a')) - int_{a'}^{hi} C(u, G(x)) dx,   a' = clip(a, lo, hi),
+
+whose last term is a fixed-node Gauss-Legendre rule (``N_QUAD`` nodes), differentiable in both thresholds; the
+quadrature error is below 1e-6 on the shared benchmarks (see the tests).
+
+The whole chain: exact Markov evaluation (default) vs Algorithm 1
+-----------------------------------------------------------------
+For k >= 3, Algorithm 1 replaces P(. | Phi_{i-1} <= t_{i-1}, ..., Phi_1 <= t_1) by P(. | Phi_{i-1} <= t_{i-1})
+(the study's approximation, eq. 5), which conditions on *events*; a chain that is Markov in the *values* does
+not satisfy it. The error is largest where a late model receives almost every query that reaches its predecessor
+(e.g. P(Correct) 0.922 against 0.906 by Monte Carlo for llama 3b -> 8b -> 70b on MedMCQA at the expensive end of
+the frontier). ``joint="chain"`` (the default of :meth:`MarkovCopulaModel.cascade`) evaluates the Markov chain
+itself: the state of model i is one of ``N_BINS + 2`` cells (the atom at lo, ``N_BINS`` interior bins of equal
+interior probability, i.e. equal width in u = G_i(x), the atom at hi), and the probability vector of the queries
+that reach model i is pushed forward by a transition matrix built from the cell table and the copula's exact
+rectangle probabilities ``C(e_b+1, e_c+1) - C(e_b, e_c+1) - C(e_b+1, e_c) + C(e_b, e_c)``. The bin that contains
+a threshold is split exactly at it (copula evaluated at the threshold), so the first link - hence every k = 2
+quantity except the within-bin mean of the last model - is exact; the remaining approximation is that a query's
+position within a bin is taken as uniform once it has passed through a link. Expected correctness inside a bin
+uses the exact partial expectations of the marginal at the bin edges and at the threshold. The cost per link is
+``N_BINS + 1`` copula evaluations and one ``(N_BINS + 2)^2`` matrix-vector product; the tests bound its error
+against Monte Carlo from the sampler for k = 2..5.
+
+Who is correct: the study's model or the pairwise one
+-----------------------------------------------------
+The study counts the answering model j as correct with probability Phi_j. ``cascade(..., correctness="pairwise")``
+uses instead P(correct_j | Phi_{j-1}, Phi_j) fitted by logistic regression (:mod:`probcascade.correctness`): the
+chain then carries, besides the state vector p of the queries that reach model j, the vector weighted by each
+state's correctness ratio, ``(p_deferred @ (T * R)) + split part * R``, with R the link's (previous state, own
+state) ratio grid, and the expected correctness is linear in it. Same O(k) cost; both vectors come from one
+product of the deferred vector with ``[T, T * R]``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+import jax
+import jax.numpy as jnp
+import numpy as np
+from probcascade.distributions.copulas import COPULA_FAMILIES, eval_cdf, eval_h_inv
+from probcascade.distributions.marginal import MarginalParams, interior_cdf, interior_log_prob, interior_partial_expectation
+
+__all__ = ["CascadeParams", "ChainGrid", "MarginalTable", "build_table", "table_cdf", "table_partial_expectation"]
+
+class MarginalTable(NamedTuple):
+    """A marginal as the objective sees it: support, atoms and look-up tables of the interior part.
+
+    ``tab`` (4, N_TABLE + 1) holds, on the grid ``s_j = j / N_TABLE`` of the coordinate
+    ``u = (1 - cos(pi s)) / 2`` (nodes cluster at both ends of the support, where beta densities are steep), the
+    interior cdf G, its derivative dG/ds, the interior partial expectation PE(x) = E[Phi 1{Phi > x} | interior] and
+    dPE/ds. Between nodes a cubic Hermite interpolant is used: C1 in the thresholds, exact at the nodes, with an
+    error below 1e-8 even for beta shapes near 0.25 (see the tests), and it compiles to a few dozen operations where the special functions it
+    replaces compile to thousands.
+    """
+
+    lo: jnp.ndarray
+    hi: jnp.ndarray
+    w_lo: jnp.ndarray
+    w_hi: jnp.ndarray
+    tab: jnp.ndarray
+
+
+class CascadeParams(NamedTuple):
+    """Parameters of a cascade M_1 -> ... -> M_k as a JAX pytree.
+
+    ``marg`` is a :class:`MarginalTable` batched over the k models; ``table`` (k-1, 3, 3) are the cell tables of
+    consecutive models; ``theta`` (k-1,) the copula parameters. The copula families are static (a tuple of names,
+    see :class:`CascadeModel`).
+    """
+
+    marg: MarginalTable
+    table: jnp.ndarray
+    theta: jnp.ndarray
+    chain: "ChainGrid | None" = None
+
+
+class ChainGrid(NamedTuple):
+    """Precomputed pieces of the exact Markov-chain evaluation of a cascade (see the module notes).
+
+    ``trans`` (k-1, M+2, M+2): transition matrices between the states (lo atom, M interior bins, hi atom) of
+    consecutive models; ``cgrid`` (k-1, M+1, M+1): the copula at the bin edges, ``C(e_b, e_c)``; ``pe_edge``
+    (k, M+1): the interior partial expectation ``E[Phi 1{Phi > x} | interior]`` at the bin edges x = G^-1(e_b);
+    ``family_index`` (k-1,): each link's copula family as an index into :data:`CHAIN_FAMILIES`. The family is data,
+    not a compile-time constant, so one compiled evaluation serves every mix of families (e.g. ``family="aic"``).
+    ``ratio`` (k-1, M+2, M+2) or None: the pairwise correctness model's factor on the next model's correctness for
+    each (state of the model, state of the next model) (see :mod:`probcascade.correctness`); None is the study's
+    model, in which the next model is correct with probability equal to its calibrated confidence.
+    """
+
+    trans: jnp.ndarray
+    cgrid: jnp.ndarray
+    pe_edge: jnp.ndarray
+    family_index: jnp.ndarray
+    ratio: jnp.ndarray | None = None
+
+#: Intervals of the look-up tables of each marginal.
+N_TABLE = 4096
+
+
+def grid_u(n: int = N_TABLE) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes u(s) = w(w(s)), w(s) = (1 - cos(pi s)) / 2, and du/ds on a uniform s grid.
+
+    The doubled cosine map puts nodes at distance ~ s^4 from the ends, so a beta cdf with a shape parameter as
+    small as 0.25 is still C1 in s and the cubic Hermite interpolant stays accurate next to phi_min/phi_max.
+    """
+    s = np.linspace(0.0, 1.0, n + 1)
+    w1 = 0.5 * (1.0 - np.cos(np.pi * s))
+    u = 0.5 * (1.0 - np.cos(np.pi * w1))
+    du = 0.5 * np.pi * np.sin(np.pi * w1) * 0.5 * np.pi * np.sin(np.pi * s)
+    return u, du
+
+
+@jax.jit
+def _table_values(p: MarginalParams, x):
+    """Interior cdf, partial expectation and log density at ``x``: one compilation for the three."""
+    return interior_cdf(p, x), interior_partial_expectation(p, x), interior_log_prob(p, x)
+
+
+def build_table(p: MarginalParams, n: int = N_TABLE) -> np.ndarray:
+    """Look-up tables (4, n + 1) of one marginal (see :class:`MarginalTable`); call under float64."""
+    u, du_ds = grid_u(n)
+    lo, hi = float(p.lo), float(p.hi)
+    x = lo + (hi - lo) * u
+    g, pe, logpdf = (np.array(z) for z in _table_values(MarginalParams(*map(jnp.asarray, p)), jnp.asarray(x)))
+    dens_u = (hi - lo) * np.exp(logpdf)   # density in u
+    dg = dens_u * du_ds
+    dpe = -x * dens_u * du_ds
+    g[0], g[-1] = 0.0, 1.0
+    for arr, vals in ((dg, g), (dpe, pe)):       # ends: density may be infinite; one-sided differences instead
+        h = 1.0 / n
+        arr[0] = (vals[1] - vals[0]) / h
+        arr[-1] = (vals[-1] - vals[-2]) / h
+        bad = ~np.isfinite(arr)
+        arr[bad] = 0.0
+    return np.stack([g, dg, pe, dpe])
+
+
+def _hermite(tab_v, tab_d, s):
+    tab_v, tab_d = jnp.asarray(tab_v), jnp.asarray(tab_d)
+    n = tab_v.shape[-1] - 1
+    pos = jnp.clip(s * n, 0.0, n - 1e-9)
+    j = jnp.floor(pos).astype(jnp.int32)
+    t = pos - j
+    h = 1.0 / n
+    y0, y1 = tab_v[j], tab_v[j + 1]
+    d0, d1 = tab_d[j] * h, tab_d[j + 1] * h
+    t2, t3 = t * t, t * t * t
+    return (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + t) * d0 + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * d1
+
+
+def _w_inv(u, v):
+    """Inverse of w(s) = (1 - cos(pi s)) / 2 given u and v = 1 - u (both kept for precision at either end)."""
+    return jnp.where(u < 0.5, jnp.arcsin(jnp.sqrt(u)), 0.5 * jnp.pi - jnp.arcsin(jnp.sqrt(v))) * (2.0 / jnp.pi)
+
+
+def _s_of(m: MarginalTable, x):
+    span = m.hi - m.lo
+    u = jnp.clip((x - m.lo) / span, 1e-300, 1.0)
+    v = jnp.clip((m.hi - x) / span, 1e-300, 1.0)
+    w = _w_inv(u, v)
+    return _w_inv(w, 1.0 - w)
+
+
+def table_interior_cdf(m: MarginalTable, x):
+    """G(x) from the table: 0 at or below lo, 1 at or above hi."""
+    g = _hermite(m.tab[0], m.tab[1], _s_of(m, x))
+    return jnp.where(x <= m.lo, 0.0, jnp.where(x >= m.hi, 1.0, g))
+
+
+def table_interior_pe(m: MarginalTable, x):
+    """E[Phi 1{Phi > x} | interior] from the table (its full mean below lo, 0 above hi)."""
+    pe = _hermite(m.tab[2], m.tab[3], _s_of(m, x))
+    return jnp.where(x <= m.lo, m.tab[2][0], jnp.where(x >= m.hi, 0.0, pe))
+
+
+def table_cdf(m: MarginalTable, x):
+    """P(Phi <= x)."""
+    c = 1.0 - m.w_lo - m.w_hi
+    return jnp.where(x < m.lo, 0.0, jnp.where(x >= m.hi, 1.0, m.w_lo + c * table_interior_cdf(m, x)))
+
+
+def table_partial_expectation(m: MarginalTable, x):
+    """E[Phi 1{Phi > x}]."""
+    c = 1.0 - m.w_lo - m.w_hi
+    atoms = jnp.where(m.lo > x, m.w_lo * m.lo, 0.0) + jnp.where(m.hi > x, m.w_hi * m.hi, 0.0)
+    return atoms + c * table_interior_pe(m, x)
+
+
+# ------------------------------------------------------------------------------------------------ pure JAX core
+def copula_cdf(family: str, theta, u, v):
+    """C(u, v), exact on the boundary of the unit square, with finite gradients there (double-where)."""
+    inside = (u > 0.0) & (u < 1.0) & (v > 0.0) & (v < 1.0)
+    c = eval_cdf(COPULA_FAMILIES[family], jnp.where(inside, u, 0.5), jnp.where(inside, v, 0.5), theta)
+    edge = jnp.where((u <= 0.0) | (v <= 0.0), 0.0, jnp.minimum(u, v))   # C(u, 1) = u, C(1, v) = v
+    return jnp.where(inside, c, edge)
+
+
+def copula_h_inv(family: str, theta, w, u):
+    """Inverse in v of the conditional cdf P(V <= v | U = u) (conditional sampling)."""
+    return eval_h_inv(COPULA_FAMILIES[family], w, u, theta)
+
+
+def marginal_at(marg, i: int):
+    return type(marg)(*(z[i] for z in marg))
+
+
+def cells_below(m: MarginalTable, a):
+    """H(a) = (1{a >= lo}, G(a), 1{a >= hi}), shape (..., 3)."""
+    return jnp.stack([(a >= m.lo).astype(float), table_interior_cdf(m, a), (a >= m.hi).astype(float)], axis=-1)

@@ -1,0 +1,122 @@
+"""What a tuner is (:class:`Tuner`: a problem and options in, a :class:`~probcascade.Frontier` out) and the registry
+the pipeline and the CLI read: adding a tuner is one :func:`register_tuner` call, with no if/elif to extend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from probcascade.exceptions import DataValidationError
+from probcascade.tuning.frontier import Frontier
+from probcascade.tuning.options import TuneOptions
+
+__all__ = ["TuningProblem", "Tuner", "register_tuner", "get_tuner", "tuner_names", "RationalTuner", "GridTuner",
+           "BayesianOptimizationTuner"]
+
+
+@dataclass(frozen=True, eq=False)
+class TuningProblem:
+    """What every tuner of one cascade sees: the training data of its models, in cascade order.
+
+    models : tuple of str
+    costs : (k,) expected cost per query of each model (USD) on the training data
+    conf, correct : (n, k) calibrated training confidences and 0/1 correctness
+    joint_model : the fitted :class:`~probcascade.MarkovCopulaModel` (model-based tuners), or None
+    """
+
+    models: tuple[str, ...]
+    costs: np.ndarray
+    conf: np.ndarray
+    correct: np.ndarray
+    joint_model: Any = None
+
+    @property
+    def k(self) -> int:
+        return len(self.models)
+
+
+@runtime_checkable
+class Tuner(Protocol):
+    """A method that turns a :class:`TuningProblem` into an error-cost :class:`~probcascade.Frontier`."""
+
+    name: ClassVar[str]
+    #: whether the tuner needs ``TuningProblem.joint_model`` (the pipeline fits it only when one does)
+    needs_model: ClassVar[bool]
+
+    def frontier(self, problem: TuningProblem, options: TuneOptions) -> Frontier:
+        ...
+
+
+class RationalTuner:
+    """Rational tuning (eq. 11 over a lambda sweep) on the fitted Markov-copula model: :func:`probcascade.tune`."""
+
+    name: ClassVar[str] = "rational"
+    needs_model: ClassVar[bool] = True
+
+    def frontier(self, problem: TuningProblem, options: TuneOptions) -> Frontier:
+        from probcascade.tuning.rational import tune
+
+        if problem.joint_model is None:
+            raise DataValidationError("rational tuning needs a fitted joint model (TuningProblem.joint_model)")
+        return tune(problem.joint_model, problem.costs, models=problem.models, options=options)
+
+
+class GridTuner:
+    """High-resolution grid search over quantile thresholds on the training data (seed 002 §4.4)."""
+
+    name: ClassVar[str] = "grid"
+    needs_model: ClassVar[bool] = False
+
+    def frontier(self, problem: TuningProblem, options: TuneOptions) -> Frontier:
+        from probcascade.tuning.grid import grid_search
+
+        return grid_search(problem.conf, problem.correct, problem.costs, step=options.grid_step,
+                           offset=options.grid_offset, models=problem.models)
+
+
+class BayesianOptimizationTuner:
+    """Bayesian optimisation (optuna) of the training objective of eq. 11, per lambda (seed 002 §4.4)."""
+
+    name: ClassVar[str] = "bo"
+    needs_model: ClassVar[bool] = False
+
+    def frontier(self, problem: TuningProblem, options: TuneOptions) -> Frontier:
+        from probcascade.tuning.bo import bayesian_optimization
+        from probcascade.tuning.rational import lambda_grid
+
+        lams = lambda_grid(problem.costs, r=1.0)
+        return bayesian_optimization(problem.conf, problem.correct, problem.costs, lams, n_trials=options.bo_trials,
+                                     seed=options.seed, models=problem.models)
+
+
+_TUNERS: dict[str, Tuner] = {}
+
+
+def register_tuner(tuner: Tuner, *, replace: bool = False) -> Tuner:
+    """Make ``tuner`` available by its ``name`` to :func:`get_tuner`, the pipeline and the CLI."""
+    if not isinstance(tuner, Tuner):
+        raise DataValidationError(f"'tuner' must implement the Tuner protocol (name, needs_model, frontier), got "
+                                  f"{type(tuner).__name__}")
+    if tuner.name in _TUNERS and not replace:
+        raise DataValidationError(f"a tuner named {tuner.name!r} is already registered (pass replace=True)")
+    _TUNERS[tuner.name] = tuner
+    return tuner
+
+
+def tuner_names() -> tuple[str, ...]:
+    """Names of the registered tuners, in registration order."""
+    return tuple(_TUNERS)
+
+
+def get_tuner(name: str) -> Tuner:
+    """The registered tuner called ``name``."""
+    try:
+        return _TUNERS[name]
+    except (KeyError, TypeError):
+        raise DataValidationError(f"unknown tuning method {name!r} (choose from {list(_TUNERS)})") from None
+
+
+for _tuner in (RationalTuner(), GridTuner(), BayesianOptimizationTuner()):
+    register_tuner(_tuner)

@@ -1,0 +1,288 @@
+"""Rational tuning of cascade thresholds (seed 002 §3.3, eq. 11-13, Proposition 2, Algorithm 1).
+
+For every cost sensitivity lambda the thresholds minimise ``(1 - P(Correct)) + lambda E[Cost]`` under the fitted
+Markov-copula model. All lambda values and all restarts are optimised at once: the objective is ``vmap``-ed over a
+(lambda, restart) batch and minimised with optax's Adam inside one ``jit``-compiled ``lax.scan``. Each threshold
+lives in the open interval (phi_min, phi_max) of its model through ``phi = lo + (hi - lo) sigmoid(z)``, where the
+objective is smooth (seed §3.3 "Smoothness of the objective").
+
+The lambda grid follows eq. 12 (``lambda <- (1 + r) lambda``) from a lambda so small that cost is irrelevant up to
+the first lambda at which deferring can no longer pay (``lambda E[C_2] > 1``: no query's error can fall by more than
+1), after which the optimum is the cheapest model alone; the sweep is truncated once the predicted cost reaches the
+cheapest model's. The frontier is the Pareto-optimal subset of all (lambda, restart) solutions, so it is monotone
+(more cost never raises predicted error) even where a restart ends in a poor local minimum. Gaps larger than
+probability mass ``q`` are filled by eq. 13 (:func:`probcascade.frontier.infill`); infilled points that the
+model predicts to be dominated are dropped again. Optionally (``max_cost_gap``), wide cost gaps left by the sweep,
+which eq. 11 cannot fill where the frontier is not convex, are first split by cost-targeted solves.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import Sequence
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pandas as pd
+from probcascade.precision import x64
+from probcascade.exceptions import DataValidationError
+from probcascade.tuning.options import TuneOptions
+from probcascade.tuning.frontier import Frontier, infill, pareto_mask
+from probcascade.joint.model import CascadeModel, MarkovCopulaModel
+from probcascade.joint.chain import cascade_metrics
+
+__all__ = ["lambda_grid", "tune", "best_subcascade", "objective"]
+
+def lambda_grid(costs: Sequence[float], r: float = 0.5, lam_min_rel: float = 1e-4) -> np.ndarray:
+    """Geometric lambda schedule of eq. 12 in units of 1/USD.
+
+    Starts at ``lam_min_rel / sum(costs)`` (cost changes the objective by at most 1e-4) and grows by ``1 + r`` up
+    to ``(1 + r) / min(costs[1:])``, beyond which deferring any query costs more than it can gain.
+    """
+    costs = np.asarray(costs, dtype=np.float64)
+    if costs.ndim != 1 or costs.size < 2 or np.any(costs <= 0) or not np.all(np.isfinite(costs)):
+        raise DataValidationError(f"costs: need >= 2 positive finite expected costs per model, got {costs}")
+    if not r > 0:
+        raise DataValidationError(f"r: the lambda growth rate must be > 0, got {r}")
+    lo = lam_min_rel / costs.sum()
+    hi = (1.0 + r) / costs[1:].min()
+    n = int(np.ceil(np.log(hi / lo) / np.log1p(r))) + 1
+    return lo * (1.0 + r) ** np.arange(n)
+
+
+#: Weight of the cost-target penalty, per squared frontier cost range. A stiff penalty (1e3) leaves Adam in the narrow
+#: valley it makes, short of the constrained optimum; at 10 the first solve misses its target by about
+#: slope / (2 rho) of the range (slope: error change per unit of the range, < 1 here) and one multiplier update
+#: (a second solve aimed past the target by that miss) brings the cost close to the target.
+_GAP_RHO = 10.0
+
+
+def objective(params, families, costs, lo, hi, z, lam, target=0.0, rho=0.0):
+    """(1 - P(Correct)) + lam E[Cost] + rho (E[Cost] - target)^2 at thresholds lo + (hi - lo) sigmoid(z).
+
+    Pure and differentiable. With ``rho = 0`` (default) this is eq. 11; a large ``rho`` with ``lam = 0`` is the
+    quadratic-penalty form of "least error at expected cost ``target``" (the epsilon-constraint scalarisation), which
+    reaches the non-convex stretches of the frontier that no lambda of eq. 11 can.
+    """
+    t = lo + (hi - lo) * jax.nn.sigmoid(z)
+    pc, ec = cascade_metrics(params, families, costs, t)
+    return (1.0 - pc) + lam * ec + rho * (ec - target) ** 2
+
+
+def _learning_rate(count, n_steps, base: float = 0.3, alpha: float = 0.02):
+    """Cosine decay from ``base`` to ``alpha * base`` over ``n_steps`` (a traced value: one compilation serves all)."""
+    frac = jnp.minimum(count / jnp.maximum(n_steps, 1), 1.0)
+    return base * ((1.0 - alpha) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac)) + alpha)
+
+
+@partial(jax.jit, static_argnames=("families",))
+def _solve(params, families, costs, lo, hi, z0, lam, target, rho, n_steps):
+    """Minimise the objective for a batch of (z0, lam, target, rho) by ``n_steps`` Adam steps with a cosine-decayed step size.
+
+    A fixed number of first-order steps vectorises cleanly over the whole (lambda, restart) batch and compiles to
+    one gradient evaluation; line-search methods (L-BFGS) run their inner loops until the slowest batch member is
+    done, which under ``vmap`` costs more than it saves on these 1-4 dimensional problems. ``n_steps`` is traced
+    (a ``fori_loop`` bound), so one compilation per (cascade shape, batch size) serves every call, including
+    ``n_steps = 0``, which just evaluates the model at ``z0`` (used for the infilled thresholds).
+    Returns the final z and the predicted (P(Correct), E[Cost]) there (costs in the units passed in).
+    """
+    opt = optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(lambda c: -_learning_rate(c, n_steps)))
+    f = lambda z, lam_one, target_one, rho_one: objective(params, families, costs, lo, hi, z, lam_one, target_one, rho_one)
+    grad = jax.vmap(jax.grad(f))
+
+    def step(_, carry):
+        z, state = carry
+        g = grad(z, lam, target, rho)
+        g = jnp.where(jnp.isfinite(g), g, 0.0)
+        updates, state = opt.update(g, state, z)
+        return jnp.clip(optax.apply_updates(z, updates), -30.0, 30.0), state
+
+    z, _ = jax.lax.fori_loop(0, n_steps, step, (z0, opt.init(z0)))
+    t = lo + (hi - lo) * jax.nn.sigmoid(z)
+    pc, ec = jax.vmap(lambda tt: cascade_metrics(params, families, costs, tt))(t)
+    return z, pc, ec
+
+
+def _to_z(thr, lo, hi) -> np.ndarray:
+    """Inverse of ``lo + (hi - lo) sigmoid(z)`` (thresholds strictly inside (lo, hi))."""
+    frac = np.clip((np.asarray(thr) - lo) / (hi - lo), 1e-13, 1.0 - 1e-13)
+    return np.log(frac) - np.log1p(-frac)
+
+
+def _padded_batch(z, size: int, *per_row):
+    """Pad a batch of ``z`` rows and its per-row vectors with copies of their first row up to ``size`` rows."""
+    pad = lambda a: jnp.asarray(np.concatenate([a, np.broadcast_to(a[:1], (size - a.shape[0],) + a.shape[1:])]))
+    return (pad(np.asarray(z)),) + tuple(pad(np.asarray(v, dtype=np.float64)) for v in per_row)
+
+
+def _solve_chunks(params, fam_key, unit_costs, lo, hi, z0, lam, target, rho, n_steps, size):
+    """``_solve`` over a batch of any length in chunks of ``size`` rows (the compiled batch shape)."""
+    zs, pcs, ecs = [], [], []
+    for i in range(0, z0.shape[0], size):
+        sl = slice(i, i + size)
+        m = z0[sl].shape[0]
+        zb, lb, tb, rb = _padded_batch(z0[sl], size, lam[sl], target[sl], rho[sl])
+        z, pc, ec = _solve(params, fam_key, unit_costs, lo, hi, zb, lb, tb, rb, n_steps)
+        zs.append(np.asarray(z)[:m]); pcs.append(np.asarray(pc)[:m]); ecs.append(np.asarray(ec)[:m])
+    return np.concatenate(zs), np.concatenate(pcs), np.concatenate(ecs)
+
+
+def _fill_cost_gaps(solve, z, pc, ec, lam, max_gap: float, n_steps: int):
+    """Split the wide cost gaps of a swept frontier (arrays of its Pareto points; ``ec`` in unit costs).
+
+    Eq. 11 only reaches the convex hull of the frontier: where the optimum jumps between two lambdas, solve "least
+    error at expected cost c" for costs c inside the gap, from both ends of the gap and its midpoint, and keep the
+    Pareto set of old and new points. Returns the new (z, pc, ec, lam) and the number of cost targets.
+    """
+    order = np.argsort(ec)
+    targets, left = _gap_targets(ec[order], max_gap)
+    if not targets.size:
+        return z, pc, ec, lam, 0
+    za, zb = z[order][left], z[order][left + 1]
+    z0 = np.clip(np.concatenate([za, zb, 0.5 * (za + zb)]), -6.0, 6.0)   # saturated starts would barely move
+    tg = np.tile(targets, 3)
+    rho = np.full(tg.size, _GAP_RHO / (ec.max() - ec.min()) ** 2)
+    zeros = np.zeros(tg.size)
+    zg, _, ecg = solve(z0, zeros, tg, rho, n_steps)
+    # one multiplier update of the augmented Lagrangian: aim past the target by the miss of the first solve
+    zg, pcg, ecg = solve(zg, zeros, 2.0 * tg - ecg, rho, n_steps)
+    z, pc, ec = np.concatenate([z, zg]), np.concatenate([pc, pcg]), np.concatenate([ec, ecg])
+    lam = np.concatenate([lam, np.full(tg.size, np.nan)])
+    keep = pareto_mask(ec, pc)
+    return z[keep], pc[keep], ec[keep], lam[keep], int(targets.size)
+
+
+def _gap_targets(ec: np.ndarray, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cost targets that split every gap between consecutive frontier costs wider than ``max_gap`` of their range.
+
+    ``ec`` sorted in either order. Returns the targets and, per target, the index of the gap's left point.
+    """
+    c = np.asarray(ec)
+    span = c.max() - c.min()
+    if c.size < 2 or span <= 0:
+        return np.empty(0), np.empty(0, dtype=int)
+    gaps = np.abs(np.diff(c))
+    n_new = np.maximum(np.ceil(gaps / (max_gap * span)).astype(int) - 1, 0)
+    left = np.repeat(np.arange(gaps.size), n_new)
+    frac = np.concatenate([np.arange(1, n + 1) / (n + 1) for n in n_new]) if n_new.sum() else np.empty(0)
+    return c[left] + frac * (c[left + 1] - c[left]), left
+
+
+def _initial_points(k1: int, n_restarts: int, seed: int) -> np.ndarray:
+    """Restart points in z-space: the centre, then spread/random points (deterministic given the seed)."""
+    rng = np.random.default_rng(seed)
+    pts = [np.zeros(k1)]
+    fixed = [np.full(k1, -2.0), np.full(k1, 2.0)]
+    pts += fixed[: max(0, n_restarts - 1)]
+    while len(pts) < n_restarts:
+        pts.append(rng.normal(0.0, 2.0, k1))
+    return np.stack(pts[:n_restarts])
+
+
+@x64
+def tune(
+    model: MarkovCopulaModel | CascadeModel,
+    costs: Sequence[float] | pd.Series,
+    models: Sequence[str] | None = None,
+    *,
+    options: TuneOptions | None = None,
+    **overrides,
+) -> Frontier:
+    """Rational tuning: the predicted error-cost frontier of a cascade (eq. 11 minimised over a lambda sweep).
+
+    Parameters
+    ----------
+    model : MarkovCopulaModel or CascadeModel
+        Fitted joint model (any sub-cascade of a :class:`MarkovCopulaModel` can be tuned via ``models``).
+    costs : sequence or Series
+        Expected per-query cost (USD) of each model of the cascade, in cascade order (a Series indexed by model
+        name is aligned automatically).
+    models : sequence of str, optional
+        Sub-cascade to tune (default: all models of ``model``).
+    options : TuneOptions, optional
+        Solver and model options (see :class:`~probcascade.TuneOptions`, where each is documented); ``joint`` and
+        ``correctness`` are ignored when ``model`` is already a :class:`CascadeModel`.
+    **overrides
+        Single options changed on top of ``options``, e.g. ``tune(model, costs, n_steps=300, max_cost_gap=0.02)``.
+    """
+    opt = (options or TuneOptions()).replace(**overrides) if overrides else (options or TuneOptions())
+    joint, correctness, seed = opt.joint, opt.correctness, opt.seed
+    r, n_restarts, n_steps, infill_q, max_cost_gap = opt.r, opt.n_restarts, opt.n_steps, opt.infill_q, opt.max_cost_gap
+    lambdas = opt.lambdas
+    t0 = time.perf_counter()
+    cm = model.cascade(models, joint=joint, correctness=correctness) if isinstance(model, MarkovCopulaModel) else model
+    if cm.k < 2:
+        raise DataValidationError(f"a cascade needs at least 2 models to tune, got {list(cm.models)}")
+    if isinstance(costs, pd.Series):
+        missing = [m for m in cm.models if m not in costs.index]
+        if missing:
+            raise DataValidationError(f"costs: no expected cost for model(s) {missing}")
+        costs = costs.loc[list(cm.models)].to_numpy()
+    costs = np.asarray(costs, dtype=np.float64)
+    if costs.shape != (cm.k,):
+        raise DataValidationError(f"costs: expected {cm.k} expected costs for cascade {list(cm.models)}, got shape {costs.shape}")
+    lams = lambda_grid(costs, r) if lambdas is None else np.asarray(lambdas, dtype=np.float64)
+    scale = costs.sum()
+    lo_np, hi_np = (np.asarray(b, dtype=np.float64) for b in cm.bounds)
+    lo, hi = jnp.asarray(lo_np), jnp.asarray(hi_np)
+    k1 = cm.k - 1
+    unit_costs = jnp.asarray(costs / scale)
+    starts = _initial_points(k1, n_restarts, seed)
+    L, R = lams.size, starts.shape[0]
+    size = -(-L * R // 32) * 32                     # pad the batch to a multiple of 32: few distinct shapes to compile
+    fam_key = cm.static_families       # chain: families are data, one compilation per k and family set
+    solve = lambda z0_, lam_, target_, rho_, steps: _solve_chunks(cm.params, fam_key, unit_costs, lo, hi, z0_, lam_,
+                                                                  target_, rho_, steps, size)
+    zeros = np.zeros(L * R)
+    z, pc, ec = solve(np.tile(starts, (L, 1)), np.repeat(lams * scale, R), zeros, zeros, n_steps)
+    lam_rep = np.repeat(lams, R)
+    keep = pareto_mask(ec, pc)
+    z, pc, ec, lam_rep = z[keep], pc[keep], ec[keep], lam_rep[keep]
+    n_gap = 0
+    if max_cost_gap is not None and ec.size > 1:
+        z, pc, ec, lam_rep, n_gap = _fill_cost_gaps(solve, z, pc, ec, lam_rep, max_cost_gap, n_steps)
+    ec = ec * scale
+    thr = lo_np + (hi_np - lo_np) / (1.0 + np.exp(-z))
+    order = np.argsort(ec)[::-1]  # from expensive (small lambda) to cheap
+    thr, pc, ec, lam_rep = thr[order], pc[order], ec[order], lam_rep[order]
+    n_infilled = 0
+    if infill_q is not None and thr.shape[0] > 1:
+        cdfs = [cm.cdf_numpy(i) for i in range(k1)]
+        thr_f, src = infill(thr, cdfs, q=infill_q, return_index=True)
+        new = src < 0
+        n_infilled = int(new.sum())
+        if n_infilled:
+            # evaluate the infilled thresholds with the compiled solver itself (0 steps): no second compilation
+            zeros = np.zeros(n_infilled)
+            _, pc_new, ec_new = solve(_to_z(thr_f[new], lo_np, hi_np), zeros, zeros, zeros, 0)
+            ec_new = ec_new * scale
+            pc_f, ec_f = np.empty(len(src)), np.empty(len(src))
+            pc_f[~new], ec_f[~new] = pc[src[~new]], ec[src[~new]]
+            pc_f[new], ec_f[new] = pc_new, ec_new
+            lam_f = np.where(new, np.nan, lam_rep[np.maximum(src, 0)])
+            thr, pc, ec, lam_rep = thr_f, pc_f, ec_f, lam_f
+            keep = pareto_mask(ec, pc)          # a midpoint can be dominated; the frontier stays monotone
+            thr, pc, ec, lam_rep = thr[keep], pc[keep], ec[keep], lam_rep[keep]
+    info = {"n_lambdas": int(L), "n_restarts": int(R), "n_steps": int(n_steps), "n_gap_targets": n_gap,
+            "n_infilled": n_infilled,
+            "time_s": time.perf_counter() - t0}
+    return Frontier.from_arrays(thr, pc, ec, lam=lam_rep, models=cm.models, method="rational_tuning", info=info)
+
+
+def best_subcascade(frontiers: dict[tuple[str, ...], Frontier], budgets: Sequence[float]) -> pd.DataFrame:
+    """For each cost budget, the sub-cascade and thresholds with the highest predicted accuracy within it."""
+    rows = []
+    for b in budgets:
+        best = None
+        for sub, fr in frontiers.items():
+            f = fr.frame[fr.frame.e_cost <= b]
+            if len(f) == 0:
+                continue
+            row = f.loc[f.p_correct.idxmax()]
+            if best is None or row.p_correct > best["p_correct"]:
+                best = {"budget": b, "models": "->".join(sub), "k": len(sub), "p_correct": row.p_correct,
+                        "e_cost": row.e_cost, "thresholds": [row[c] for c in fr.frame.columns if c.startswith("threshold_")]}
+        rows.append(best or {"budget": b, "models": None, "k": 0, "p_correct": np.nan, "e_cost": np.nan, "thresholds": []})
+    return pd.DataFrame(rows)
