@@ -1,4 +1,4 @@
-"""Run time of the grid-search baseline against cascade length k and grid resolution (seed 002, Figure 9).
+"""Run time of the grid-search baseline against cascade length k and grid resolution (the study's Figure 9).
 
 Uses the MMLU Llama training data (n = 285, calibrated with probcascade's logistic calibrator) when the shared data
 is found, otherwise synthetic data of the same size.  Cascades are the first k Llama models.  Prints markdown

@@ -2,9 +2,9 @@
 
 Data: calibrated confidences of llama3.1-70b on MMLU (train n = 285, test n = 1531, the largest test split).
 ``cold`` is the first call in this (fresh) process, compilation included; ``warm`` the median of the following
-calls.  Two timings: the complete :func:`probcascade.marginals.marginal_gof` (train fit, test refit, 1000-sample
+calls.  Two timings: the complete :func:`probcascade.gof.marginal.marginal_gof` (train fit, test refit, 1000-sample
 Monte Carlo null of the fixed train fit, 1000 refitted bootstrap samples) and the refitted bootstrap alone
-(:func:`probcascade.marginals.cvm_null_refit`: sample 1000 x 1531, refit all 1000 in one vmap, 1000 CvM
+(:func:`probcascade.gof.marginal.cvm_null_refit`: sample 1000 x 1531, refit all 1000 in one vmap, 1000 CvM
 distances).  The load average is printed because the machine is shared.
 
 Run: ``python benchmarks/bench_marginal_gof.py [--repeats 3]``; prints a markdown snippet for BENCHMARKS.md.

@@ -18,54 +18,49 @@ pseudo-observations; B bootstrap replicates. Four configurations:
   the empirical cdf of C_theta(U_i, V_i) at the data's own pseudo-observations (its notebook estimates theta on the
   test data).
 
-Writes ``experiments/results/copula_gof_calibration.md``, ``copula_gof_llama.md`` and ``copula_gof_pairs.csv``.
+Writes ``copula_gof_calibration.md``, ``copula_gof_llama.md`` and ``copula_gof_pairs.csv`` to ``--out`` (default
+``experiments/results``).
 
-    python experiments/copula_gof_calibration.py [--shared PATH] [--n-boot 1000] [--size-boot 1000] [--n-rep 200]
+    python experiments/copula_gof_calibration.py [--data ../shared/data/llm_cascades] [--n-boot 1000]
+                                                 [--size-boot 1000] [--n-rep 200] [--n 300] [--quick]
+
+``--quick`` (smoke test) restricts part 2 to the adjacent pairs of MMLU Llama; the simulation is shrunk with the
+other options (e.g. ``--n-boot 20 --size-boot 20 --n-rep 4 --n 100``).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from probcascade.calibration.calibrators import calibrate
 from probcascade.distributions.copulas import COPULA_FAMILIES, GumbelCopula
 from probcascade.gof.copula import copula_gof, simulate_copula_gof
 from probcascade.estimation.copulas import fit_copula, kendall_tau, pseudo_observations
 from probcascade.data.cascade import load_benchmark
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_SHARED = HERE.parents[1] / "shared" / "data" / "llm_cascades"
+from common import GROUP_BENCHMARKS, TRANSFORM, calibrate_quietly, code_block, experiment_parser
+
 ALPHA = 0.05
-# (benchmark, model group, transform of eq. 16 / 17)
-TASKS = [("mmlu", "llama", "one-sided"), ("medmcqa", "llama", "one-sided"), ("truthfulqa", "llama", "two-sided"),
-         ("mmlu", "qwen_oai", "one-sided"), ("medmcqa", "qwen_oai", "one-sided")]
+# (benchmark, model group, transform of eq. 16 / 17): Llama on every benchmark, then Qwen/OpenAI
+TASKS = [(bench, group, TRANSFORM[bench]) for group in ("llama", "qwen_oai") for bench in GROUP_BENCHMARKS[group]]
 CONFIGS = [("kendall", "train"), ("kendall", "test"), ("plugin", "train"), ("plugin", "test")]
 
 
 def calibrated(shared: Path, task: str, group: str, transform: str):
-    """Model names and calibrated confidences (train, test) of one cascade."""
+    """Model names and calibrated confidences (train, test) of one cascade (separation warnings of individual
+    calibrators are reported elsewhere)."""
     train, test = load_benchmark(shared, f"{task}_{group}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # separation warnings of individual calibrators are reported elsewhere
-        cal = calibrate(train, transform=transform)
+    cal = calibrate_quietly(train, transform)
     return train.models, cal.predict(train), cal.predict(test)
 
 
 def interior(phi: np.ndarray, lo: np.ndarray, hi: np.ndarray, i: int, j: int) -> np.ndarray:
     """Queries where both models' confidences lie strictly inside their training range (the copula's domain)."""
     return np.all((phi[:, [i, j]] > lo[[i, j]]) & (phi[:, [i, j]] < hi[[i, j]]), axis=1)
-
-
-def block(text: str) -> str:
-    """A fixed-width table as a markdown code block."""
-    return f"```\n{text}\n```"
 
 
 def rate_line(label: str, p: np.ndarray) -> dict:
@@ -102,7 +97,7 @@ def size_and_power(shared: Path, n: int, n_rep: int, n_boot: int) -> str:
         f"family with B = {n_boot} parametric-bootstrap replicates; rejection at alpha = {ALPHA}. Target for the size "
         "rows: 2%-9% (5% nominal). Power rows: alternatives with the same Kendall's tau.",
         "",
-        block(table.to_string(index=False, float_format=lambda x: f"{x:.4f}")),
+        code_block(table.to_string(index=False, float_format=lambda x: f"{x:.4f}")),
         "",
         f"Wall time per row (all {n_rep} data sets x B = {n_boot}, one compiled call, both statistics): "
         + ", ".join(f"{t:.0f} s" for t in timings) + ".",
@@ -115,13 +110,13 @@ def size_and_power(shared: Path, n: int, n_rep: int, n_boot: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ part 2
-def pair_table(shared: Path, n_boot: int) -> pd.DataFrame:
+def pair_table(shared: Path, n_boot: int, tasks=TASKS, adjacent_only: bool = False) -> pd.DataFrame:
     rows = []
-    for task, group, transform in TASKS:
+    for task, group, transform in tasks:
         models, phi_train, phi_test = calibrated(shared, task, group, transform)
         lo, hi = phi_train.min(axis=0), phi_train.max(axis=0)
         for i in range(len(models)):
-            for j in range(i + 1, len(models)):
+            for j in range(i + 1, len(models) if not adjacent_only else min(i + 2, len(models))):
                 tr, te = interior(phi_train, lo, hi, i, j), interior(phi_test, lo, hi, i, j)
                 u_tr, v_tr = pseudo_observations(phi_train[tr, i]), pseudo_observations(phi_train[tr, j])
                 u_te, v_te = pseudo_observations(phi_test[te, i]), pseudo_observations(phi_test[te, j])
@@ -170,35 +165,34 @@ def llama_report(pairs: pd.DataFrame, n_boot: int) -> str:
            "3-4% at alpha = 5%) and that the Gumbel copula is rejected for most MMLU and MedMCQA pairs at n ~ 1000-1500, "
            "while TruthfulQA (n ~ 510, weaker dependence) is not rejected.", ""]
     for kind, source in CONFIGS:
-        out += [f"## {kind} statistic, {source} theta", "", block(table4(pairs, kind, source).to_string(float_format=lambda x: f"{x:.4g}")), ""]
+        out += [f"## {kind} statistic, {source} theta", "", code_block(table4(pairs, kind, source).to_string(float_format=lambda x: f"{x:.4g}")), ""]
     adjacent = pairs[pairs["adjacent"] & (pairs["group"] == "llama")]
     out += ["## Adjacent Llama pairs (the pairs a cascade's Markov-copula model uses)", ""]
     for kind, source in CONFIGS:
-        out += [f"### {kind} statistic, {source} theta", "", block(table4(adjacent, kind, source).to_string(float_format=lambda x: f"{x:.4g}")), ""]
+        out += [f"### {kind} statistic, {source} theta", "", code_block(table4(adjacent, kind, source).to_string(float_format=lambda x: f"{x:.4g}")), ""]
     cols = ["benchmark", "group", "pair", "adjacent", "n_test", "tau_train", "tau_test", "theta_train"]
     cols += [c for c in pairs.columns if c.startswith(("sqrt_n_cvm", "p "))]
-    out += ["## All pairs", "", block(pairs[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}")), ""]
+    out += ["## All pairs", "", code_block(pairs[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}")), ""]
     return "\n".join(out)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    parser = experiment_parser(__doc__)
     parser.add_argument("--n-boot", type=int, default=1000, help="B for the real-data table")
     parser.add_argument("--size-boot", type=int, default=1000, help="B for the size/power simulation")
     parser.add_argument("--n-rep", type=int, default=200, help="simulated data sets per row")
     parser.add_argument("--n", type=int, default=300, help="size of each simulated data set")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--quick", action="store_true", help="part 2 on the adjacent MMLU Llama pairs only")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
     start = time.perf_counter()
-    report = size_and_power(args.shared, args.n, args.n_rep, args.size_boot)
+    report = size_and_power(args.data, args.n, args.n_rep, args.size_boot)
     (args.out / "copula_gof_calibration.md").write_text(report)
     print(report, f"[{time.perf_counter() - start:.0f} s]", flush=True)
 
     start = time.perf_counter()
-    pairs = pair_table(args.shared, args.n_boot)
+    pairs = pair_table(args.data, args.n_boot, tasks=TASKS[:1] if args.quick else TASKS, adjacent_only=args.quick)
     pairs.to_csv(args.out / "copula_gof_pairs.csv", index=False)
     report = llama_report(pairs, args.n_boot)
     (args.out / "copula_gof_llama.md").write_text(report)

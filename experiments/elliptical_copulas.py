@@ -2,13 +2,15 @@
 
 For every pair of Llama models on each benchmark and split: the interior x interior pseudo-observations that
 ``fit_markov_copula`` couples (calibrators and marginal supports from ``train``), the AIC of the best family of
-:data:`probcascade.markov_copula.AIC_FAMILIES` (maximum likelihood), and the AIC of a Gaussian (1 parameter) and a
+:data:`probcascade.joint.model.AIC_FAMILIES` (maximum likelihood), and the AIC of a Gaussian (1 parameter) and a
 Student-t copula (2 parameters) fitted by maximum likelihood with scipy. Negative dAIC: the elliptical copula fits
 better. The package has no elliptical copulas; this checks whether that costs anything on the study's data.
 
-    python experiments/elliptical_copulas.py [--data ../shared/data/llm_cascades]
+    python experiments/elliptical_copulas.py [--data ../shared/data/llm_cascades] [--out experiments/results]
+                                             [--benchmarks mmlu medmcqa truthfulqa] [--models K]
 
-Writes ``experiments/results/elliptical_copulas.md``.
+Writes ``elliptical_copulas.md`` and ``elliptical_copulas.csv`` (one row per pair and split) to ``--out``.
+``--benchmarks`` and ``--models K`` (the first K models of each cascade) shrink the run (smoke test).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from probcascade.estimation.copulas import fit_copula, pseudo_observations
 from probcascade.joint.model import AIC_FAMILIES, cell_of, fit_markov_copula
 
-from table7 import calibrated_benchmarks, experiment_parser   # experiments/ is on sys.path when run
-from probcascade.estimation.copulas import fit_copula, pseudo_observations
+from common import calibrated_benchmarks, experiment_parser
 
 
 def gaussian_loglik(u, v, rho):
@@ -38,9 +40,9 @@ def t_loglik(u, v, rho, nu):
 
 
 def main() -> None:
-    args = experiment_parser(__doc__).parse_args()
+    args = experiment_parser(__doc__, subsets=True).parse_args()
     rows = []
-    for bench, train, test, cal in calibrated_benchmarks(args.data):
+    for bench, train, test, cal in calibrated_benchmarks(args.data, args.benchmarks, args.models):
         model = fit_markov_copula(cal.predict(train), train.models)
         for split, ds in (("train", train), ("test", test)):
             phi = cal.predict(ds)

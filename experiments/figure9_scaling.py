@@ -8,21 +8,21 @@ compiling call, which is reported as ``cold``):
 * frontier resolution at k = 3: rational tuning with r in {1, 0.5, 0.25, 0.1, 0.05} (more lambda values) against
   grid search with quantile steps in {0.1, 0.05, 0.025, 0.0125, 0.00625} (10-160 quantiles per model).
 
-Writes ``experiments/results/figure9_scaling.csv`` and ``figure9_scaling.png`` (log-scale time vs k and vs number
-of frontier points) and prints a markdown table.
+Writes ``figure9_scaling.csv``, ``figure9_scaling.md`` and ``figure9_scaling.png`` (log-scale time vs k and vs
+number of frontier points) to ``--out`` (default ``experiments/results``) and prints the markdown table.
 
-    python experiments/figure9_scaling.py [--data ../shared/data/llm_cascades] [--repeats 3]
+    python experiments/figure9_scaling.py [--data ../shared/data/llm_cascades] [--repeats 3] [--quick]
+
+``--quick`` (smoke test, with ``--repeats 1``) times k = 2, 3 and one setting per method in the resolution sweep.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import jax
 import matplotlib
@@ -37,7 +37,11 @@ from probcascade.data.cascade import load_benchmark
 from probcascade.joint.model import fit_markov_copula
 from probcascade.tuning.rational import tune
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import command_line, experiment_parser
+
+LENGTHS = (2, 3, 4, 5)
+RATES = (1.0, 0.5, 0.25, 0.1, 0.05)
+STEPS = (0.1, 0.05, 0.025, 0.0125, 0.00625)
 
 
 def _time(fn, repeats: int):
@@ -53,11 +57,12 @@ def _time(fn, repeats: int):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
+    ap = experiment_parser(__doc__)
+    ap.add_argument("--repeats", type=int, default=3, help="warm calls per setting (the median is reported)")
+    ap.add_argument("--quick", action="store_true", help="k = 2, 3 and one resolution setting per method")
     args = ap.parse_args()
+    # quick: r = 0.5 is the k = 3 length row's setting, so the resolution sweep reuses its compiled solver
+    lengths, rates, steps = ((2, 3), (0.5,), (0.05,)) if args.quick else (LENGTHS, RATES, STEPS)
     train, _ = load_benchmark(args.data, "mmlu_llama")
     phi = calibrate(train).predict(train)
     costs = train.expected_costs.to_numpy()
@@ -70,15 +75,15 @@ def main() -> None:
                      "cold_s": cold, "warm_s": warm})
         print(rows[-1], flush=True)
 
-    for k in range(2, 6):
+    for k in lengths:
         sub, idx = train.models[:k], slice(0, k)
         record("length", "rational", k, "r=0.5", lambda: tune(model, costs[idx], models=sub))
         record("length", "grid", k, "step=0.025",
                lambda: grid_search(phi[:, idx], train.correct[:, idx], costs[idx], models=sub))
     k, sub, idx = 3, train.models[:3], slice(0, 3)
-    for r in (1.0, 0.5, 0.25, 0.1, 0.05):
+    for r in rates:
         record("resolution", "rational", k, f"r={r}", lambda: tune(model, costs[idx], models=sub, r=r))
-    for step in (0.1, 0.05, 0.025, 0.0125, 0.00625):
+    for step in steps:
         record("resolution", "grid", k, f"step={step}",
                lambda: grid_search(phi[:, idx], train.correct[:, idx], costs[idx], step=step, offset=step / 2.5, models=sub))
     df = pd.DataFrame(rows)
@@ -92,7 +97,7 @@ def main() -> None:
         axes[0].plot(d.k, d.cold_s, marker=marker, ls="--", alpha=0.6, label=f"{method} (cold)")
         d = df[(df.sweep == "resolution") & (df.method == method)]
         axes[1].plot(d.points, d.warm_s, marker=marker, label=method)
-    axes[0].set(yscale="log", xlabel="cascade length k", ylabel="time per frontier (s)", xticks=[2, 3, 4, 5],
+    axes[0].set(yscale="log", xlabel="cascade length k", ylabel="time per frontier (s)", xticks=list(lengths),
                 title="Scaling in cascade length")
     axes[1].set(xscale="log", yscale="log", xlabel="frontier points", ylabel="time per frontier (s, warm)",
                 title="Scaling in resolution (k = 3)")
@@ -104,7 +109,7 @@ def main() -> None:
 
     md = ["# Runtime scaling (the study's Figure 9): rational tuning vs grid search, MMLU Llama train\n",
           f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
-          f"jax {jax.__version__}; command: `python experiments/{Path(__file__).name} {' '.join(sys.argv[1:])}`\n",
+          f"jax {jax.__version__}; command: `{command_line(__file__, sys.argv[1:])}`\n",
           "`first` is the first call of a setting in this process: it includes compilation only when no earlier "
           "setting compiled the same shapes (the solver compiles once per cascade length and batch size). "
           "`warm` is the median of the following calls. Plot: `figure9_scaling.png`.\n",

@@ -1,22 +1,24 @@
-"""Fit the parameters of the embedded demo cascade (``probcascade/demo_mmlu_llama.json``) on the shared MMLU Llama data.
+"""Fit the parameters of the embedded demo cascade (``probcascade/data/demo_mmlu_llama.json``) on the shared MMLU Llama
+data.
 
 ``probcascade demo`` and the tests that must run without the shared benchmarks draw from
-:mod:`probcascade.synthetic`, whose default generator is the package's own model with the parameters written here:
+:mod:`probcascade.data.synthetic`, whose default generator is the package's own model with the parameters written here:
 
 * per model, the logistic calibrator on the one-sided transform (eq. 16), fitted on the training split: intercept
   ``b0``, slope ``b1`` and the training range ``xi_min``/``xi_max`` of the transform (eq. 18);
 * per model, the point-mass beta mixture of the calibrated training confidences (``lo``, ``hi``, ``w_lo``,
   ``w_hi``, ``mix``, ``alpha``, ``beta``; two components, as in the study);
 * per adjacent pair, the 3 x 3 cell table and the Gumbel copula (theta from Kendall's tau) of
-  :func:`probcascade.markov_copula.fit_markov_copula`;
+  :func:`probcascade.joint.model.fit_markov_copula`;
 * per model, the mean per-query cost (USD) and its coefficient of variation on the training split;
 * provenance: source file, date, n_train, package version.
 
 Run once (the numbers are committed with the package)::
 
-    python experiments/fit_demo_params.py [--shared PATH] [--out probcascade/demo_mmlu_llama.json]
+    python experiments/fit_demo_params.py [--data PATH] [--out probcascade/data/demo_mmlu_llama.json]
 
-``--shared`` defaults to ``$PROBCASCADE_SHARED_DATA`` or ``../shared/data/llm_cascades`` next to the repository.
+``--data`` (alias ``--shared``) defaults to ``$PROBCASCADE_SHARED_DATA`` or ``../shared/data/llm_cascades`` next to
+the repository. ``--out`` is the JSON file to write (unlike the other experiments, not a folder).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +33,11 @@ import numpy as np
 import probcascade
 from probcascade.calibration.calibrators import calibrate
 from probcascade.data.cascade import load_benchmark
+from probcascade.data.synthetic import DEMO_PARAMS_FILE
 from probcascade.joint.model import fit_markov_copula
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SHARED = Path(os.environ.get("PROBCASCADE_SHARED_DATA",
-                                     Path(__file__).resolve().parents[2] / "shared" / "data" / "llm_cascades"))
+from common import ROOT, SHARED_DATA
+
 STEM = "mmlu_llama"
 
 
@@ -83,10 +84,12 @@ def fit_params(shared: Path) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
-    ap.add_argument("--out", type=Path, default=ROOT / "probcascade" / "demo_mmlu_llama.json")
+    ap.add_argument("--data", "--shared", dest="data", type=Path, default=SHARED_DATA,
+                    help=f"folder with {STEM}_train.csv (default: {SHARED_DATA})")
+    ap.add_argument("--out", type=Path, default=ROOT / "probcascade" / "data" / DEMO_PARAMS_FILE,
+                    help="JSON file to write (default: the package's embedded parameter file)")
     args = ap.parse_args(argv)
-    params = fit_params(args.shared)
+    params = fit_params(args.data)
     args.out.write_text(json.dumps(params, indent=2) + "\n")
     for m in params["models"]:
         mg = m["marginal"]

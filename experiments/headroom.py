@@ -7,8 +7,10 @@ its mean AUC change against grid search bounds what rational tuning can show on 
 own change is read from Table 7's CSV.
 
     python experiments/headroom.py [--data ../shared/data/llm_cascades] [--table7 experiments/results/table7.csv]
+                                   [--out experiments/results] [--benchmarks mmlu medmcqa truthfulqa] [--models K]
 
-Writes ``experiments/results/headroom.md``.
+Writes ``headroom.md`` to ``--out``. ``--benchmarks`` and ``--models K`` (the first K models of each cascade; k = 4
+needs K >= 4) shrink the run (smoke test).
 """
 
 from __future__ import annotations
@@ -23,19 +25,19 @@ from probcascade.tuning.grid import grid_search
 from probcascade.evaluation.auc import error_cost_auc
 from probcascade.evaluation.routing import route
 
-from table7 import calibrated_benchmarks, experiment_parser   # experiments/ is on sys.path when run
+from common import RESULTS, calibrated_benchmarks, experiment_parser
 
-ROOT = Path(__file__).resolve().parents[1]
 STEP = {3: 0.005, 4: 0.025}
 
 
 def main() -> None:
-    ap = experiment_parser(__doc__)
-    ap.add_argument("--table7", type=Path, default=ROOT / "experiments" / "results" / "table7.csv")
+    ap = experiment_parser(__doc__, subsets=True)
+    ap.add_argument("--table7", type=Path, default=RESULTS / "table7.csv",
+                    help="Table 7 CSV with the rational-tuning AUCs (default: the committed results)")
     args = ap.parse_args()
     t7 = pd.read_csv(args.table7)
     rows = []
-    for bench, train, test, cal in calibrated_benchmarks(args.data):
+    for bench, train, test, cal in calibrated_benchmarks(args.data, args.benchmarks, args.models):
         p_tr, p_te = cal.predict(train), cal.predict(test)
         c_tr, c_te = train.expected_costs.to_numpy(), test.cost.mean(axis=0)
         for k, step in STEP.items():

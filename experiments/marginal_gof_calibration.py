@@ -5,18 +5,25 @@ of two Llama models), ``n = 300`` train and ``n = 300`` test observations per re
 replicate and bootstrap size ``B``:
 
 * refit test (Table 6 with a valid bootstrap): fit the test sample, CvM distance to its own fit, null from
-  ``B`` samples of the fit, each refitted (:func:`probcascade.marginals.cvm_null_refit`);
+  ``B`` samples of the fit, each refitted (:func:`probcascade.gof.marginal.cvm_null_refit`);
 * fixed-distribution test (Table 5): fit the train sample, CvM distance of the test sample to it, null from ``B``
-  samples of the train fit without refitting (:func:`probcascade.marginals.cvm_null_fixed`), which ignores the
+  samples of the train fit without refitting (:func:`probcascade.gof.marginal.cvm_null_fixed`), which ignores the
   estimation error of the train fit.
 
 The rejection rate at level 0.05 is reported with a 95 % Wilson interval.  All replicates of a chunk and all their
 bootstrap refits run in one vectorised call.
 
-Part 2 (``experiments/results/marginal_gof_llama.md``): :func:`probcascade.marginals.marginal_gof` with
+Part 2 (``experiments/results/marginal_gof_llama.md``): :func:`probcascade.gof.marginal.marginal_gof` with
 ``B = 1000`` for the five Llama models on MMLU, MedMCQA and TruthfulQA, beside the seed's Tables 5 and 6.
 
-Run: ``python experiments/marginal_gof_calibration.py`` (about 15-30 minutes on two CPU cores).
+Both files go to ``--out`` (default ``experiments/results``); the study's values are read from the reference folder
+next to the data (``<data>/../../reference/paper_table5_llama.csv``; NaN columns when it is absent).
+
+    python experiments/marginal_gof_calibration.py [--data ../shared/data/llm_cascades] [--out experiments/results]
+                                                   [--quick]
+
+The full run takes about 15-30 minutes on two CPU cores. ``--quick`` (smoke test): 4 replicates with B = 20 in part 1,
+MMLU only with B = 20 in part 2.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import os
 import time
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -33,30 +41,26 @@ import pandas as pd
 from scipy import stats
 
 from probcascade import float64
-from probcascade.calibration.calibrators import calibrate
-from probcascade.data.cascade import load_benchmark
 from probcascade.distributions.marginal import MarginalParams, sample
 from probcascade.gof.marginal import cvm_core, cvm_null_fixed, cvm_null_refit, cvm_null_train_refit, marginal_gof
 from probcascade.estimation.em import fit_marginal_params
 from probcascade.estimation.marginal import fit_marginal
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PROBCASCADE_SHARED_DATA", ROOT.parent / "shared" / "data" / "llm_cascades"))
-REFERENCE = SHARED.parent.parent / "reference"
-RESULTS = ROOT / "experiments" / "results"
-BENCHMARKS = (("mmlu", "one-sided"), ("medmcqa", "one-sided"), ("truthfulqa", "two-sided"))
-N_OBS = 300
-N_REPLICATES = 200
-CHUNK = 10
-BOOT_SIZES = (1000,)
+from common import TRANSFORM, calibrated_benchmarks, experiment_parser, markdown_table, reference_dir
+
 GENERATORS = (("mmlu", "llama3.1-70b"), ("truthfulqa", "llama3.2-3b"))
 ALPHA = 0.05
+#: Settings of the full run: observations per simulated sample, replicates, replicates per vectorised call,
+#: bootstrap sizes of part 1, B of part 2, benchmarks of part 2.
+FULL = SimpleNamespace(n_obs=300, n_replicates=200, chunk=10, boot_sizes=(1000,), n_boot=1000, benchmarks=tuple(TRANSFORM))
+#: ``--quick`` (smoke test).
+QUICK = SimpleNamespace(n_obs=300, n_replicates=4, chunk=2, boot_sizes=(20,), n_boot=20, benchmarks=("mmlu",))
 
 
-def llama_confidences(bench: str, transform: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Calibrated confidences ``(train, test)`` per Llama model: transform + logistic regression fit on train."""
-    train, test = load_benchmark(SHARED, f"{bench}_llama")
-    cal = calibrate(train, transform=transform)
+def llama_confidences(data_dir: Path, bench: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Calibrated confidences ``(train, test)`` per Llama model: the study's transform + logistic regression fit on
+    train."""
+    [(_, train, test, cal)] = calibrated_benchmarks(data_dir, [bench])
     p_train, p_test = cal.predict(train), cal.predict(test)
     return {m: (p_train[:, j], p_test[:, j]) for j, m in enumerate(train.models)}
 
@@ -87,17 +91,17 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def calibration_table() -> pd.DataFrame:
+def calibration_table(data_dir: Path, cfg: SimpleNamespace = FULL) -> pd.DataFrame:
     rows = []
     for bench, model in GENERATORS:
-        transform = dict(BENCHMARKS)[bench]
-        train_phi, _ = llama_confidences(bench, transform)[model]
+        train_phi, _ = llama_confidences(data_dir, bench)[model]
         gen = fit_marginal(train_phi)
         params = MarginalParams(*(jnp.asarray(z) for z in gen.params))
-        for n_boot in BOOT_SIZES:
+        for n_boot in cfg.boot_sizes:
             start = time.perf_counter()
-            keys = jax.random.split(jax.random.PRNGKey(2024 + n_boot), N_REPLICATES)
-            parts = [_replicate_p_values(params, keys[i : i + CHUNK], N_OBS, n_boot) for i in range(0, N_REPLICATES, CHUNK)]
+            keys = jax.random.split(jax.random.PRNGKey(2024 + n_boot), cfg.n_replicates)
+            parts = [_replicate_p_values(params, keys[i : i + cfg.chunk], cfg.n_obs, n_boot)
+                     for i in range(0, cfg.n_replicates, cfg.chunk)]
             p_fixed = np.concatenate([np.asarray(p[0]) for p in parts])
             p_refit = np.concatenate([np.asarray(p[1]) for p in parts])
             p_train = np.concatenate([np.asarray(p[2]) for p in parts])
@@ -113,13 +117,15 @@ def calibration_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def llama_table(n_boot: int = 1000) -> pd.DataFrame:
-    ref = pd.read_csv(REFERENCE / "paper_table5_llama.csv").set_index(["benchmark", "model"])
+def llama_table(data_dir: Path, n_boot: int = 1000, benchmarks=tuple(TRANSFORM)) -> pd.DataFrame:
+    ref_path = reference_dir(data_dir) / "paper_table5_llama.csv"
+    ref = pd.read_csv(ref_path).set_index(["benchmark", "model"]) if ref_path.exists() else None
+    nan = pd.Series({c: np.nan for c in ("sqrt_cvm", "p_value", "sqrt_cvm_refit", "p_value_refit")})
     rows = []
-    for bench, transform in BENCHMARKS:
-        for model, (train, test) in llama_confidences(bench, transform).items():
+    for bench in benchmarks:
+        for model, (train, test) in llama_confidences(data_dir, bench).items():
             res = marginal_gof(train, test, n_boot=n_boot, seed=0)
-            paper = ref.loc[(bench, model)]
+            paper = ref.loc[(bench, model)] if ref is not None and (bench, model) in ref.index else nan
             rows.append({"benchmark": bench, "model": model, "n_train": res.n_train, "n_test": res.n_test,
                          "sqrt_cvm": res.sqrt_cvm, "paper_sqrt_cvm": paper.sqrt_cvm,
                          "p_value": res.p_value, "p_value_boot": res.p_value_boot, "paper_p_value": paper.p_value,
@@ -129,25 +135,20 @@ def llama_table(n_boot: int = 1000) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _markdown(frame: pd.DataFrame, digits: int = 3) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in frame.iterrows():
-        cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main() -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    ap = experiment_parser(__doc__)
+    ap.add_argument("--quick", action="store_true", help="4 replicates, B = 20, MMLU only (smoke test)")
+    args = ap.parse_args()
+    cfg = QUICK if args.quick else FULL
+    args.out.mkdir(parents=True, exist_ok=True)
     header = f"machine: {os.cpu_count()} CPU cores, load average at start {os.getloadavg()[0]:.1f}; jax {jax.__version__}"
-    calib = calibration_table()
+    calib = calibration_table(args.data, cfg)
     text = [
         "# Calibration of the marginal goodness-of-fit tests",
         "",
         "Produced by `experiments/marginal_gof_calibration.py`.  Data simulated from the point-mass beta mixtures",
-        f"fitted to the train split of each generator model; {N_REPLICATES} replicates, each with a train and a test",
-        f"sample of n = {N_OBS}.  Rejection rate at level {ALPHA} with a 95 % Wilson interval (target 2 %-9 %",
+        f"fitted to the train split of each generator model; {cfg.n_replicates} replicates, each with a train and a test",
+        f"sample of n = {cfg.n_obs}.  Rejection rate at level {ALPHA} with a 95 % Wilson interval (target 2 %-9 %",
         "for a valid test).  `refit`: the test sample's own fit, bootstrap samples refitted (what",
         "`marginal_gof` reports as `p_value_refit`).  `fixed train fit`: distance of the test sample to the train fit,",
         "Monte Carlo null of the fixed train fit (Table 5's procedure, `p_value`); it ignores the estimation error",
@@ -155,18 +156,18 @@ def main() -> None:
         "same statistic with a parametric bootstrap that redraws and refits a training sample in every replicate",
         "(`p_value_boot`, `cvm_null_train_refit`), which puts the estimation error into the null.",
         "",
-        _markdown(calib),
+        markdown_table(calib),
         "",
         header,
     ]
-    (RESULTS / "marginal_gof_calibration.md").write_text("\n".join(text) + "\n")
-    llama = llama_table()
+    (args.out / "marginal_gof_calibration.md").write_text("\n".join(text) + "\n")
+    llama = llama_table(args.data, cfg.n_boot, cfg.benchmarks)
     avg = llama.groupby("benchmark", sort=False)[["sqrt_cvm", "paper_sqrt_cvm", "sqrt_cvm_refit", "paper_sqrt_cvm_refit"]].mean()
     rej = llama.assign(ours=llama.p_value_refit <= ALPHA, paper=llama.paper_p_value_refit <= ALPHA)
     text = [
         "# Marginal goodness of fit on the Llama data (seed Tables 5 and 6)",
         "",
-        "Produced by `experiments/marginal_gof_calibration.py`: `marginal_gof(train_phi, test_phi, n_boot=1000,",
+        f"Produced by `experiments/marginal_gof_calibration.py`: `marginal_gof(train_phi, test_phi, n_boot={cfg.n_boot},",
         "seed=0)` per model, calibrated confidences from the one-sided (MMLU, MedMCQA) or two-sided (TruthfulQA)",
         "transform and logistic regression fitted on train.  `sqrt_cvm`/`p_value`: test data against the train fit",
         "(Table 5); `sqrt_cvm_refit`/`p_value_refit`: test data against its own fit (Table 6).  The study's Table 6",
@@ -174,17 +175,17 @@ def main() -> None:
         "distribution and compares each sample with that fixed distribution), which makes them far too large;",
         "ours refit every bootstrap sample, so the same statistics give much smaller p-values.",
         "",
-        _markdown(llama),
+        markdown_table(llama),
         "",
         "Averages per benchmark:",
         "",
-        _markdown(avg.reset_index(), digits=4),
+        markdown_table(avg.reset_index(), digits=4),
         "",
         f"Refit tests rejecting at {ALPHA}: ours {int(rej.ours.sum())}/{len(rej)}, paper {int(rej.paper.sum())}/{len(rej)}.",
         "",
         header,
     ]
-    (RESULTS / "marginal_gof_llama.md").write_text("\n".join(text) + "\n")
+    (args.out / "marginal_gof_llama.md").write_text("\n".join(text) + "\n")
     print("\n".join(text))
 
 

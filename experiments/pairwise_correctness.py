@@ -1,4 +1,4 @@
-"""Does model j's correctness depend on its predecessor's confidence, given its own? (probcascade.correctness)
+"""Does model j's correctness depend on its predecessor's confidence, given its own? (probcascade.joint.correctness)
 
 For every adjacent Llama pair on the shared benchmarks: calibrate on ``train``, then fit
 ``correct_j ~ 1 + logit Phi_j + logit Phi_{j-1}`` on ``train`` and, separately, on ``test`` (same calibrators).
@@ -6,8 +6,9 @@ The study's model has gamma = 0; a positive gamma means that queries the predece
 correctly less often than model j's own calibrated confidence says.
 
     python experiments/pairwise_correctness.py [--data ../shared/data/llm_cascades] [--out experiments/results]
+                                               [--benchmarks mmlu medmcqa truthfulqa] [--models K]
 
-Writes ``pairwise_correctness.csv`` and ``pairwise_correctness.md``.
+Writes ``pairwise_correctness.csv`` and ``pairwise_correctness.md`` to ``--out``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import pandas as pd
 
 from probcascade.joint.correctness import fit_pairwise_correctness
 
-from table7 import calibrated_benchmarks, experiment_parser   # experiments/ is on sys.path when run
+from common import calibrated_benchmarks, experiment_parser
 
 
 def main() -> None:
-    args = experiment_parser(__doc__).parse_args()
+    args = experiment_parser(__doc__, subsets=True).parse_args()
     rows = []
-    for bench, train, test, cal in calibrated_benchmarks(args.data):
+    for bench, train, test, cal in calibrated_benchmarks(args.data, args.benchmarks, args.models):
         adjacent = [(i, i + 1) for i in range(len(train.models) - 1)]
         for split, ds in (("train", train), ("test", test)):
             fits = fit_pairwise_correctness(cal.predict(ds), ds.correct, train.models, adjacent)

@@ -5,16 +5,17 @@ two curves, linear interpolation, normalised by the range; costs are cumulative 
 model, which is what the reference CSV's cost bounds match).
 
     python experiments/table7.py [--data ../shared/data/llm_cascades] [--benchmarks mmlu medmcqa truthfulqa]
-                                 [--low-sample] [--out experiments/results]
+                                 [--low-sample] [--out experiments/results] [--models K]
 
 Writes ``table7[_lowsample].csv`` (one row per cascade) and ``table7[_lowsample].md`` (summary by benchmark with
 the study's reference means and paired Wilcoxon tests). Rational tuning uses per-pair AIC copula families, the exact
 chain evaluation and, for Table 7, the pairwise correctness model (``--correctness marginal`` is the study's model).
+A quick run (smoke test): ``--benchmarks mmlu --models 3 --restarts 1 --steps 20`` (the 4 cascades of the first
+3 models); the study's reference columns are filled only when ``<data>/../../reference`` has its CSV.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from itertools import combinations
@@ -26,49 +27,25 @@ import pandas as pd
 
 from probcascade.tuning.grid import grid_search
 from probcascade.calibration.calibrators import calibrate
-from probcascade.data.cascade import load_benchmark
 from probcascade.exceptions import DataValidationError
-from probcascade.evaluation.auc import curve_area, error_cost_auc, paired_wilcoxon
+from probcascade.evaluation.auc import error_cost_auc, paired_wilcoxon
 from probcascade.evaluation.routing import route
 from probcascade.joint.model import fit_markov_copula
 from probcascade.data.selection import balanced_pairs_subset
 from probcascade.tuning.rational import tune
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import MODELS, TRANSFORM, area_on, command_line, experiment_parser, load_cascade, reference_dir
+
 #: The study's Table 8 (n <= 30, all model families): benchmark -> (RT AUC, GS AUC, % change RT vs GS).
 STUDY_TABLE8 = {"mmlu": (0.293, 0.308, -5.51), "medmcqa": (0.399, 0.416, -4.18), "truthfulqa": (0.449, 0.442, 1.60)}
-TRANSFORM = {"mmlu": "one-sided", "medmcqa": "one-sided", "truthfulqa": "two-sided"}
-
-
-def experiment_parser(doc: str) -> argparse.ArgumentParser:
-    """Argument parser of an experiment on the shared data, described by the first line of ``doc``: ``--data`` (the
-    shared benchmark folder) and ``--out`` (the results folder)."""
-    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
-    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
-    return ap
-
-
-def calibrated_benchmarks(data_dir: Path):
-    """Yield (benchmark, train, test, calibrator) per benchmark of :data:`TRANSFORM` (Llama data), calibrated on
-    ``train`` with the study's transform: the common start of the experiments on the shared data."""
-    for bench, tr in TRANSFORM.items():
-        train, test = load_benchmark(data_dir, f"{bench}_llama")
-        yield bench, train, test, calibrate(train, transform=tr)
-
-
-def _area_on(cost, err, lo, hi) -> float:
-    """AUC on a given cost range, NaN when the curve does not cover it."""
-    if not (np.min(cost) <= lo and np.max(cost) >= hi):
-        return float("nan")
-    return curve_area(cost, err, lo, hi)
 
 
 def run_benchmark(data_dir: Path, bench: str, low_sample: bool, seed: int = 0, ref: pd.DataFrame | None = None,
                   fit_kwargs: dict | None = None, tune_kwargs: dict | None = None,
-                  curves: dict | None = None) -> pd.DataFrame:
-    """One benchmark's rows; ``curves`` (if given) receives the test curves of the full 5-model cascade."""
-    train, test = load_benchmark(data_dir, f"{bench}_llama")
+                  curves: dict | None = None, n_models: int | None = None) -> pd.DataFrame:
+    """One benchmark's rows (cascades of its first ``n_models`` models, default all); ``curves`` (if given) receives
+    the test curves of the full cascade."""
+    train, test = load_cascade(data_dir, bench, n_models=n_models)
     if low_sample:
         train = train.take(balanced_pairs_subset(train.correct, target=30, seed=seed))
     cal = calibrate(train, transform=TRANSFORM[bench])
@@ -105,7 +82,7 @@ def run_benchmark(data_dir: Path, bench: str, low_sample: bool, seed: int = 0, r
                 r = ref[(ref.benchmark == bench) & (ref.cascade == name) & (ref.method == "rational_tuning")]
                 if len(r):
                     ref_rt, ref_lo, ref_hi = float(r.auc_norm.iloc[0]), float(r.cost_lo_per_1M.iloc[0]) / 1e6, float(r.cost_hi_per_1M.iloc[0]) / 1e6
-            on_ref = (lambda ev: _area_on(np.asarray(ev.cost), np.asarray(ev.error), ref_lo, ref_hi)) if np.isfinite(ref_lo) else (lambda ev: np.nan)
+            on_ref = (lambda ev: area_on(np.asarray(ev.cost), np.asarray(ev.error), ref_lo, ref_hi)) if np.isfinite(ref_lo) else (lambda ev: np.nan)
             rows.append({"benchmark": bench, "cascade": name, "k": k, "auc_rt": auc.auc_a, "auc_gs": auc.auc_b,
                          "auc_rt_refrange": on_ref(ev_rt), "auc_gs_refrange": on_ref(ev_gs), "study_auc_rt": ref_rt,
                          "cost_lo_per_1M": auc.lo * 1e6, "cost_hi_per_1M": auc.hi * 1e6, "points_rt": len(fr_rt),
@@ -116,14 +93,21 @@ def run_benchmark(data_dir: Path, bench: str, low_sample: bool, seed: int = 0, r
     return pd.DataFrame(rows)
 
 
+def _wilcoxon(a: pd.Series, b: pd.Series):
+    """Paired Wilcoxon test of two AUC columns; NaN with fewer than two pairs (quick runs on few cascades)."""
+    if len(a) < 2:
+        return SimpleNamespace(pct_change=np.nan, pvalue=np.nan)
+    return paired_wilcoxon(a, b)
+
+
 def summarise(df: pd.DataFrame, ref: pd.DataFrame | None) -> str:
     lines = ["| benchmark | cascades | RT (ours) | GS (ours) | %Δ vs GS | p (Wilcoxon) | RT k≥3 | GS k≥3 | %Δ k≥3 | study RT | study GS | ours RT vs study RT on the study's cost range (cascades covered) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for bench, g in df.groupby("benchmark", sort=False):
         g = g[g.auc_rt.notna() & g.auc_gs.notna()]          # cascades whose two test curves share a cost range
-        cmp_all = paired_wilcoxon(g.auc_rt, g.auc_gs)
+        cmp_all = _wilcoxon(g.auc_rt, g.auc_gs)
         g3 = g[g.k >= 3]
-        cmp3 = paired_wilcoxon(g3.auc_rt, g3.auc_gs)
+        cmp3 = _wilcoxon(g3.auc_rt, g3.auc_gs)
         s_rt = s_gs = float("nan")
         if ref is not None:
             r = ref[ref.benchmark == bench]
@@ -137,8 +121,8 @@ def summarise(df: pd.DataFrame, ref: pd.DataFrame | None) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(curves: dict, path: Path) -> None:
-    """Test error-cost curves of the 5-model cascade, one panel per benchmark."""
+def plot_curves(curves: dict, path: Path, n_models: int = len(MODELS["llama"])) -> None:
+    """Test error-cost curves of the full (``n_models``-model) cascade, one panel per benchmark."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -147,15 +131,14 @@ def plot_curves(curves: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.8), squeeze=False)
     for ax, (bench, frames) in zip(axes[0], curves.items()):
         plot_frontier(frames, ax=ax, which="test", markersize=3)
-        ax.set_title(f"{bench}, all 5 Llama models (test)")
+        ax.set_title(f"{bench}, all {n_models} Llama models (test)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def main() -> None:
-    ap = experiment_parser(__doc__)
-    ap.add_argument("--benchmarks", nargs="+", default=["mmlu", "medmcqa", "truthfulqa"])
+    ap = experiment_parser(__doc__, subsets=True)
     ap.add_argument("--low-sample", action="store_true", help="Table 8: balanced n <= 30 training subsets")
     ap.add_argument("--family", default="aic",
                     help="copula family of every pair, or 'aic' (default): per pair the family with the smallest AIC")
@@ -190,7 +173,7 @@ def main() -> None:
                    "joint": args.joint, "correctness": args.correctness}
     if args.max_cost_gap is not None:
         tune_kwargs["max_cost_gap"] = args.max_cost_gap
-    ref_path = args.data.parent.parent / "reference" / "paper_cascade_auc_llama.csv"
+    ref_path = reference_dir(args.data) / "paper_cascade_auc_llama.csv"
     ref = pd.read_csv(ref_path) if ref_path.exists() and not args.low_sample else None
     stem = ("table7_lowsample" if args.low_sample else "table7") + (f"_{args.tag}" if args.tag else "")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -199,16 +182,17 @@ def main() -> None:
     else:
         curves: dict = {}
         df = pd.concat([run_benchmark(args.data, b, args.low_sample, ref=ref, fit_kwargs=fit_kwargs,
-                                      tune_kwargs=tune_kwargs, curves=curves) for b in args.benchmarks], ignore_index=True)
+                                      tune_kwargs=tune_kwargs, curves=curves, n_models=args.models)
+                        for b in args.benchmarks], ignore_index=True)
         df.to_csv(args.out / f"{stem}.csv", index=False)
         if curves:
-            plot_curves(curves, args.out / f"{stem}_frontiers.png")
+            plot_curves(curves, args.out / f"{stem}_frontiers.png", args.models or len(MODELS["llama"]))
     md = f"# {'Table 8 (n <= 30)' if args.low_sample else 'Table 7'}: test AUC, rational tuning vs grid search\n\n"
     argv = sys.argv[1:]
     if "--summarise" in argv:                     # the run that made the CSV, not the re-summary
         i = argv.index("--summarise")
         argv = argv[:i] + argv[i + 2:]
-    cmd = " ".join(["python", f"experiments/{Path(__file__).name}"] + argv)
+    cmd = command_line(__file__, argv)
     md += f"Command: `{cmd}`  \nModel: {fit_kwargs}; tuning: {tune_kwargs}\n\n"
     md += summarise(df, ref) + "\n\nThe AUC of two curves depends on the cost range they share; the last column scores our rational-tuning test curve on the exact cost range of the study's own comparison (from the reference CSV) beside the study's RT on the same cascades, which is the like-for-like comparison. It covers only the cascades whose test curve spans the study's range: the study's range often starts above the cheapest model's cost (one of its two curves stopped short), while both of ours reach it, so our own RT/GS range includes the high-error cheap end that the study's normalised AUC leaves out.\n"
     if args.low_sample:

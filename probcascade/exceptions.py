@@ -31,4 +31,4 @@ class ConvergenceWarning(ProbcascadeWarning):
 
 
 class InfillWarning(ProbcascadeWarning):
-    """Adaptive threshold infilling (seed 002, eq. 13) stopped with gaps above q (an atom lies between thresholds)."""
+    """Adaptive infilling (eq. 13 of the study) stopped with gaps above q (an atom lies between thresholds)."""

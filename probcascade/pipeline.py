@@ -17,12 +17,12 @@ import pandas as pd
 from probcascade.calibration.calibrators import CascadeCalibration, calibrate
 from probcascade.data.cascade import CascadeData
 from probcascade.evaluation.auc import curve_area
-from probcascade.evaluation.routing import route
 from probcascade.exceptions import DataValidationError
 from probcascade.tuning.frontier import Frontier
 from probcascade.joint.model import MarkovCopulaModel, fit_markov_copula
 from probcascade.tuning.base import TuningProblem, get_tuner
 from probcascade.tuning.options import TuneOptions
+from probcascade.summary import Summary
 
 __all__ = ["CascadeResult", "TuneReport", "parse_cascades", "tune_cascades"]
 
@@ -55,7 +55,9 @@ class CascadeResult:
     def to_dict(self) -> dict:
         out = {"models": list(self.models), "k": len(self.models)}
         for m, fr in self.frontiers.items():
-            out[m] = {"auc": self.auc.get(m), "time_s": self.time_s[m], "thresholds": fr.thresholds.tolist(),
+            params = ({"thresholds": fr.thresholds.tolist()} if fr.policy == "threshold" else
+                      {"policy": fr.policy, "param_names": list(fr.param_names), "params": fr.params.tolist()})
+            out[m] = {"auc": self.auc.get(m), "time_s": self.time_s[m], **params,
                       "test_points": self.test_points[m].tolist()}
         return out
 
@@ -84,14 +86,15 @@ class TuneReport:
     def to_records(self) -> list[dict]:
         return [r.to_dict() for r in self.results]
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
+        """Per cascade and method: test AUC, tuning time and frontier size; the mean AUC per method when several
+        methods and cascades were run (a :class:`~probcascade.summary.Summary`)."""
         f = self.to_frame()
-        lines = [f"Test AUC of the error-cost curve (lower is better), methods: {', '.join(self.methods)}",
-                 f.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
+        out = Summary(f"Test AUC of the error-cost curve (lower is better), methods: {', '.join(self.methods)}")
+        out.add_table(f, index=False, float_format="{:.4f}")
         if len(self.methods) > 1 and len(f) > 1:
-            means = {m: f[f"auc_{m}"].mean() for m in self.methods}
-            lines.append("mean AUC: " + ", ".join(f"{m} {v:.4f}" for m, v in means.items()))
-        return "\n".join(lines)
+            out.add_dict({m: f[f"auc_{m}"].mean() for m in self.methods}, "mean AUC", float_format="{:.4f}")
+        return out
 
 
 def _common_aucs(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
@@ -152,9 +155,9 @@ def tune_cascades(
             times[tuner.name] = time.perf_counter() - t0
         curves, points = {}, {}
         for method, fr in frontiers.items():
-            ev = route(phi_te[:, idx], test.correct[:, idx], costs_te[idx], fr.thresholds)
-            curves[method] = (np.asarray(ev.cost), np.asarray(ev.error))
-            points[method] = np.column_stack([ev.cost, 1.0 - np.asarray(ev.error)])
+            ev = fr.evaluate(phi_te[:, idx], test.correct[:, idx], costs_te[idx])
+            curves[method] = (ev["test_cost"].to_numpy(), ev["test_error"].to_numpy())
+            points[method] = np.column_stack([curves[method][0], 1.0 - curves[method][1]])
         results.append(CascadeResult(sub, frontiers, points, _common_aucs(curves), times))
         if progress:
             width = 30

@@ -5,7 +5,7 @@ silently change the behaviour of a user's other JAX code.  probcascade therefore
 its public entry points, with JAX's own context manager, and returns NumPy/pandas objects (which keep float64) at
 the user boundary.
 
-Users who call the pure-JAX core directly (``probcascade.marginals``, ``probcascade.copulas`` …) should do so inside
+Users who call the pure-JAX core directly (``probcascade.distributions``, ``probcascade.joint`` …) should do so inside
 ``with probcascade.float64():`` or enable x64 globally themselves (``jax.config.update("jax_enable_x64", True)``).
 """
 

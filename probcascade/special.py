@@ -1,42 +1,23 @@
-"""Marginal distribution of calibrated confidence and its goodness of fit.
+"""Special functions shared by the distributions and their fits, in pure JAX, one copy each.
 
-The seed study (§3.2, eq. 7-8) models the calibrated confidence :math:`\\Phi` of one LLM as a mixed
-discrete-continuous distribution on :math:`[\\phi_{\\min}, \\phi_{\\max}]`: point masses :math:`w_{\\min}`,
-:math:`w_{\\max}` at the two ends (models that report certainty) plus, with weight :math:`1 - w_{\\min} - w_{\\max}`,
-a mixture of beta distributions rescaled to the interval.  This module provides
+* :func:`betainc` - the regularised incomplete beta function, the cdf of the beta components of the marginal
+  model. Its value is a modified-Lentz continued fraction that stops once the whole array is within a relative
+  1e-15, because XLA's own continued fraction (behind ``jax.scipy.special.betainc`` and ``tfp.math.betainc``)
+  iterates until every element has converged to the last bit, which dominates the cost of a bootstrap. Its custom
+  JVP gives the ``x``-derivative as the beta density and delegates the shape-parameter derivatives, which
+  ``jax.scipy.special.betainc`` lacks, to ``tfp.math.betainc``: TensorFlow Probability (``tfp-nightly >=``
+  :data:`TFP_MIN_VERSION`) is imported only when those derivatives are requested.
+* :func:`betaln`, :func:`digamma`, :func:`trigamma` - short closed forms, accurate and cheap to compile, for the
+  EM's M-step and the derivatives of :func:`betainc`.
+* :func:`log_gamma_variates` - Gamma variates in log space by vectorised rejection sampling, for drawing the beta
+  components in bootstraps (exact in distribution, and faster on CPU than ``jax.random.gamma``).
+* :func:`log1mexp`, :func:`log_expm1` - ``log(1 - e^x)`` and ``log(e^x - 1)`` without cancellation, for the
+  confidence transforms and the copulas' log-space formulas; :func:`fixed_point`, a gradient-free fixed-point
+  iteration.
 
-* :class:`PointMassBetaMixture`, a NumPyro distribution with closed-form, differentiable ``cdf``,
-  ``log_prob``, ``icdf`` and partial expectations :math:`E[\\Phi 1\\{\\Phi > a\\}]` (the integrals of the
-  cascade objective, seed Appendix B);
-* :func:`em_beta_mixture`, a pure, vmappable EM algorithm for beta mixtures with a padding mask;
-* :func:`fit_marginal_params` (pure, vmappable) and :func:`fit_marginal` (user entry point, model selection by
-  AIC/BIC) estimating the distribution as the study does: ends at the observed extremes, point masses by
-  counting, the beta mixture by EM on the interior points;
-* :func:`cvm_statistic`, the exact Cramér-von Mises distance :math:`\\int (F_n - F)^2 \\, dF` for the mixed
-  distribution, and :func:`marginal_gof` (seed §4.3.3, eq. 20, Tables 5-6) with Monte Carlo and parametric
-  bootstrap p-values, every bootstrap refit done in one vectorised call.
+The functions assume 64-bit JAX types (``with probcascade.float64():``).
 
-The pure functions assume 64-bit JAX types are enabled (``with probcascade.float64():``); :func:`fit_marginal`,
-:func:`cvm_statistic` and :func:`marginal_gof` enable them themselves.
-
-Regularised incomplete beta function
-------------------------------------
-The brief was ``tfp.math.betainc`` (TensorFlow Probability, JAX substrate), with ``jax.scipy.special.betainc`` as
-the alternative.  Measured here:
-
-* ``jax.scipy.special.betainc`` has no derivatives in the shape parameters ("Betainc gradient with respect to a
-  and b not supported"), which posterior sampling and differentiating the cascade objective through fitted
-  parameters need; ``tfp.math.betainc`` has them.
-* Both evaluate the *value* with XLA's continued fraction, which iterates until every element of the whole
-  array has ``|delta - 1| < eps / 2`` (i.e. exactly 1.0), up to 600 iterations.  On a bootstrap-sized array
-  (200 x 1531 x 2) that took 8 s, against 0.9 s for a continued fraction stopping at a relative tolerance of
-  1e-15 (22 iterations) with the same accuracy (<= 1e-14 against SciPy).
-
-:func:`betainc` therefore computes the value with its own modified-Lentz continued fraction (symmetry switch at
-``x = (a + 1) / (a + b + 2)``, whole-array early stop at ``1e-15``, at most 300 iterations: accurate to ~1e-14 for
-shape parameters up to ~1e4 and ~1e-10 at the 1e6 cap) and a custom JVP: the ``x``-derivative is the beta density
-and the shape-parameter derivatives are delegated to ``tfp.math.betainc``'s JVP, so it is evaluated only when
-those derivatives are requested.
+Accuracy and timing notes: docs/design_notes.md#special
 """
 
 from __future__ import annotations
@@ -165,8 +146,9 @@ def _betainc_jvp(primals, tangents):
 
 betainc.defjvp(_betainc_jvp, symbolic_zeros=True)
 
-#: Oldest tfp-nightly whose JAX substrate works with jax >= 0.4.30 (the stable tfp 0.25 fails under current JAX).
-TFP_MIN_VERSION = "0.25"
+#: Oldest TensorFlow Probability line whose JAX substrate works with current JAX: the 0.26 nightlies (the stable
+#: 0.25 release fails to import under jax >= 0.5).
+TFP_MIN_VERSION = "0.26"
 
 
 def _tfp_betainc():
@@ -177,6 +159,14 @@ def _tfp_betainc():
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise ImportError("derivatives of betainc in its shape parameters need TensorFlow Probability's JAX substrate: "
                           "pip install tfp-nightly") from exc
+    version = getattr(tfp, "__version__", "0")
+    try:
+        major_minor = tuple(int(v) for v in version.split(".")[:2])
+    except ValueError:  # pragma: no cover - an unparsable version string: trust it
+        major_minor = (99, 0)
+    if major_minor < tuple(int(v) for v in TFP_MIN_VERSION.split(".")):
+        raise ImportError(f"tensorflow_probability {version} is too old for this JAX; derivatives of betainc in its shape "
+                          f"parameters need tfp-nightly >= {TFP_MIN_VERSION} (pip install -U tfp-nightly)")
     return tfp.math.betainc
 
 

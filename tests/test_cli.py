@@ -91,3 +91,21 @@ def test_gof_json(tmp_path, capsys):
     keys = {"sqrt_cvm", "p_value", "sqrt_cvm_refit", "p_value_refit"}
     assert keys <= set(out["marginals"][0]) and all(0 <= m["p_value"] <= 1 for m in out["marginals"])
     assert {"model_a", "model_b", "tau", "theta", "sqrt_n_cvm", "s_n", "p_value"} <= set(out["copulas"][0])
+
+
+@pytest.mark.shared_data
+def test_cli_ensemble_json(shared_dir, tmp_path, capsys):
+    """`probcascade ensemble` on a slice of the shared MMLU data: the issue's JSON keys, a policy cheaper than WMV."""
+    import pandas as pd
+
+    frame = pd.read_csv(shared_dir / "mmlu_llama_train.csv")
+    queries = sorted(frame["query"].unique())
+    for name, part in (("train", queries[:200]), ("test", queries[200:])):
+        frame[frame["query"].isin(part)].to_csv(tmp_path / f"{name}.csv", index=False)
+    rc = main(["ensemble", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"), "--no-rational",
+               "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert set(out) == {"policy", "wmv", "single", "sweep", "rational_auc_same_range", "policy_auc"}
+    assert out["policy"]["cost_per_query"] < out["wmv"]["cost_per_query"]
+    assert abs(sum(out["policy"]["depth_shares"]) - 1.0) < 1e-12 and len(out["single"]) == 5

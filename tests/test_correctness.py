@@ -139,7 +139,7 @@ def test_pairwise_gradient_matches_finite_differences(truth):
 
 def test_bad_input_names_the_problem(fitted):
     model, phi, data = fitted
-    with pytest.raises(DataValidationError, match="correct: expected shape"):
+    with pytest.raises(DataValidationError, match=r"'correct' must have \d+ columns"):
         fit_markov_copula(phi, data.models, correct=data.correct[:, :2])
     bad = data.correct.copy().astype(float)
     bad[0, 2] = 0.5

@@ -168,7 +168,7 @@ def test_paired_wilcoxon_matches_scipy():
     assert res.pvalue == pytest.approx(ref.pvalue)
     assert res.pct_change == pytest.approx(np.mean(100 * (a - b) / b)) == pytest.approx(percent_change(a, b))
     assert "Wilcoxon" in res.summary() and res.to_frame().shape == (1, 8)
-    with pytest.raises(DataValidationError, match="paired"):
+    with pytest.raises(DataValidationError, match="'auc_a' and 'auc_b' differ in length"):
         paired_wilcoxon(a, b[:-1])
 
 

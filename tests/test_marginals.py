@@ -287,7 +287,7 @@ def test_fit_marginal_model_selection_and_results_objects():
     assert fit.n_components == 1 and fit.criterion == "bic"
     assert fit.bic == pytest.approx(fit.n_params * np.log(500) - 2 * fit.loglik)
     frame = fit.to_frame()
-    assert list(frame.columns) == ["parameter", "component", "value"]
+    assert list(frame.columns)[:3] == ["parameter", "component", "value"]
     assert set(frame.parameter) == {"lo", "hi", "w_lo", "w_hi", "mix", "alpha", "beta"}
     assert "selected by BIC" in fit.summary()
     assert isinstance(fit.distribution, PointMassBetaMixture)
@@ -362,13 +362,13 @@ def test_marginal_gof_results_and_p_values():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(phi=[0.1, np.nan, 0.3]), "phi: 1 non-finite"),
-        (dict(phi=[]), "phi: need at least"),
-        (dict(phi=[0.4] * 10), "phi: all 10 values equal"),
-        (dict(phi=np.ones((3, 3))), "phi: expected a 1-D array"),
-        (dict(phi=["a", "b"]), "phi: expected a 1-D array of real numbers"),
-        (dict(phi=[0.1, 0.5], lo=0.6), "lo, hi: need lo < hi|phi: values must lie"),
-        (dict(phi=[0.1, 0.5, 0.7], lo=0.2, hi=0.8), "phi: values must lie in"),
+        (dict(phi=[0.1, np.nan, 0.3]), "'phi' contains NaN or missing values: 1 value"),
+        (dict(phi=[]), "'phi' is empty"),
+        (dict(phi=[0.4] * 10), "'phi' is constant: all 10 values equal"),
+        (dict(phi=np.ones((3, 3))), "'phi' must be a 1-D array"),
+        (dict(phi=["a", "b"]), "'phi' must hold numbers"),
+        (dict(phi=[0.1, 0.5], lo=0.6), "'lo' must be < 'hi'|'phi' must lie in"),
+        (dict(phi=[0.1, 0.5, 0.7], lo=0.2, hi=0.8), "'phi' must lie in \\[lo, hi\\]"),
         (dict(phi=[0.1, 0.5, 0.7], criterion="hqic"), "criterion"),
         (dict(phi=[0.1, 0.5, 0.7], n_components=0), "n_components"),
     ],
@@ -388,7 +388,7 @@ def test_too_few_interior_points_and_gof_argument_names():
         marginal_gof([0.5] * 5, good, n_boot=10)
     with pytest.raises(DataValidationError, match="n_boot"):
         marginal_gof(good, good, n_boot=0)
-    with pytest.raises(DataValidationError, match="x: 1 non-finite"):
+    with pytest.raises(DataValidationError, match="'x' contains infinite values: 1 value"):
         cvm_statistic(_dist(), [0.2, np.inf])
 
 

@@ -210,7 +210,7 @@ def test_results_object(small):
     assert frame.attrs["n"] == 60 and frame.attrs["nll_after"] < frame.attrs["nll_before"]
     assert np.all(frame["std_err"] > 0)
     text = st.summary()
-    assert "temperature scaling" in text and "n = 60" in text and "T" in st.to_frame().index
+    assert "temperature scaling" in text and ["n", 60] in text.to_dict()["blocks"][0]["data"] and "T" in st.to_frame().index
 
 
 # ---------------------------------------------------------------------------------------------------------- errors

@@ -50,7 +50,7 @@ def test_bad_spec_is_rejected():
         dataclasses.replace(DEFAULT_SPEC, b0=DEFAULT_SPEC.b0[:3])
     with pytest.raises(DataValidationError, match="malformed"):
         SyntheticCascadeSpec.from_dict({"models": []})
-    with pytest.raises(DataValidationError, match="positive"):
+    with pytest.raises(DataValidationError, match="'n' must be an integer >= 1"):
         make_synthetic_cascade(0)
 
 

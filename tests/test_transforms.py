@@ -53,9 +53,9 @@ def test_reassignment_learned_on_train():
 def test_transform_errors_name_model():
     with pytest.raises(DataValidationError, match="model 'gpt'.*certainty"):
         ConfidenceTransform("one-sided", model="gpt").fit(np.array([0.0, 0.0]))
-    with pytest.raises(DataValidationError, match="model 'gpt'.*> 0"):
+    with pytest.raises(DataValidationError, match="model 'gpt'.*<= 0"):
         ConfidenceTransform("one-sided", model="gpt").fit(np.array([0.1]))
     with pytest.raises(DataValidationError, match="model 'gpt'.*not fitted"):
         ConfidenceTransform("one-sided", model="gpt").transform(np.array([-0.1]))
-    with pytest.raises(DataValidationError, match="unknown transform"):
+    with pytest.raises(DataValidationError, match="'kind' must be one of"):
         ConfidenceTransform("sideways")

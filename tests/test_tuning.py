@@ -26,7 +26,7 @@ def test_lambda_grid():
     assert lam[0] == pytest.approx(1e-4 / 1.3e-4) and lam[-1] >= 1.5 / 2e-5
     with pytest.raises(DataValidationError, match="costs"):
         lambda_grid([1.0])
-    with pytest.raises(DataValidationError, match="r:"):
+    with pytest.raises(DataValidationError, match="'r' must be"):
         lambda_grid([1.0, 2.0], r=0)
 
 

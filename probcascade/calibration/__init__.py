@@ -1,4 +1,5 @@
-"""Calibration: confidence transforms, logistic/Platt/temperature calibrators, softmax and vector scaling over answer-token logits, and calibration metrics."""
+"""Calibration: confidence transforms, logistic/Platt/temperature calibrators, softmax and vector scaling over
+answer-token logits, and calibration metrics."""
 
 from .aggregation import aggregate_class_logits, select_prediction_score
 from .softmax import fit_softmax_scaling, SoftmaxScalingFit, SoftmaxTemperatureScaler, VectorScaler

@@ -1,38 +1,16 @@
-"""Softmax scaling of class logits: confidence scores for LLM classification answers (seed 000, §2.1).
-
-The seed derives a calibrated confidence score for an LLM's answer in four steps:
+"""From token logits to one confidence per answer: steps 1 and 4 of the softmax-scaling pipeline of
+Hovsepian et al. (2024, §2.1) for LLM classification answers.
 
 1. **Logit aggregation** (:func:`aggregate_class_logits`): for every candidate class ``c`` take the maximum logit
    over the class's matching tokens ``M_c`` (e.g. ``"yes"``, ``" yes"``, ``"Yes"``) and over all output positions,
    ``x_c = max_{i in M_c, j = 1..T} x_{i,j}``.
-2. **Uncalibrated scaling**: ``z = softmax(x)``.
-3. **Calibrated scaling**: ``z = softmax(x; theta)`` with either temperature scaling
-   (:class:`SoftmaxTemperatureScaler`, ST, ``softmax(x / T)``) or vector scaling (:class:`VectorScaler`, SV,
-   ``softmax(w * x + b)``), ``theta`` fitted by maximum likelihood on a dev set of (logits, label) pairs.
-4. **Prediction-score selection** (:func:`select_prediction_score`): keep ``s = z_a``, the calibrated probability
+2. and 3. Uncalibrated or calibrated softmax scaling of the class logits: :mod:`probcascade.calibration.softmax`.
+4. **Prediction-score selection** (:func:`select_prediction_score`): keep ``s = z_a``, the (calibrated) probability
    of the LLM's answer ``a``; when the answer is the one actually scored, ``s`` estimates its probability of being
    correct.
 
-Fitting.  The multiclass negative log-likelihood (optionally weighted, e.g. by the importance weights of
-:func:`probcascade.selection.select_calibration_data`) is minimised with ``optax.lbfgs`` (zoom line search)
-inside a ``jax.lax.while_loop``: the whole fit is one jit-compiled, vmap-able JAX function
-(:func:`fit_softmax_scaling`), which SciPy's optimisers (host-side loops) would not allow.  ST is parametrised by
-``log T`` so that ``T > 0``; SV fixes the bias of class 0 at zero (softmax is invariant to a common shift of the
-biases, so the free-bias parametrisation is not identifiable).  Both likelihoods are convex in the natural
-parameters (``1/T``; ``(w, b)``), so L-BFGS finds the global optimum when one exists.
-
-It does not exist when the dev set is *separated*: when some direction in parameter space raises no example's
-likelihood and raises some (for ST: every label is an arg-max of its logits, common on a small dev set of a
-strong model, and the ML temperature is 0; for SV also any dev set that a linear rule ``w * x + b`` classifies
-perfectly).  A linear programme detects this before fitting (:func:`_separated`); the scalers then warn with
-:class:`~probcascade.exceptions.SeparationWarning` and add a small ridge penalty (``ridge_on_separation``) that
-keeps the parameters finite.  A fit that fails to converge warns with
-:class:`~probcascade.exceptions.ConvergenceWarning`.  At the other end, when the labels are no more likely under
-the logits than under chance, ST's likelihood is maximised at ``T = infinity`` (uniform probabilities); the fit
-then stops at a very large ``T``.
-
-Standard errors come from the inverse observed information of the summed NLL (unweighted fits) or from the
-sandwich estimator ``H^{-1} J H^{-1}`` (weighted fits, ``J`` the weighted outer product of per-example scores).
+Aggregation is one jit-compiled JAX reduction over (queries, positions, vocabulary) with masks for the class
+tokens and the valid output positions, so outputs of different lengths need no Python loop.
 """
 
 from __future__ import annotations
@@ -43,24 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from probcascade.precision import x64
 from probcascade.exceptions import DataValidationError
-
-
-
-def check_labels(labels: np.ndarray, n: int, n_classes: int, name: str) -> np.ndarray:
-    y = np.asarray(labels)
-    if y.shape != (n,):
-        raise DataValidationError(f"{name}: expected shape ({n},) to match logits, got {y.shape}")
-    if y.dtype.kind == "f":
-        if not np.isfinite(y).all():
-            raise DataValidationError(f"{name}: contains NaN or infinite values")
-        if not np.all(y == np.round(y)):
-            raise DataValidationError(f"{name}: must be integer class indices")
-    elif y.dtype.kind not in "iub":
-        raise DataValidationError(f"{name}: must be integer class indices, got dtype {y.dtype}")
-    y = y.astype(np.int64)
-    if y.size and (y.min() < 0 or y.max() >= n_classes):
-        raise DataValidationError(f"{name}: class indices must lie in [0, {n_classes}), got range [{y.min()}, {y.max()}]")
-    return y
+from probcascade.validation import check_array
 
 
 __all__ = ["aggregate_class_logits", "select_prediction_score"]
@@ -79,23 +40,23 @@ def _token_table(class_token_ids: Mapping[str, Sequence[int]] | Sequence[Sequenc
     sets = list(class_token_ids.values()) if isinstance(class_token_ids, Mapping) else list(class_token_ids)
     names = list(class_token_ids) if isinstance(class_token_ids, Mapping) else list(range(len(sets)))
     if len(sets) < 2:
-        raise DataValidationError(f"class_token_ids: need at least 2 classes, got {len(sets)}")
+        raise DataValidationError(f"'class_token_ids' needs at least 2 classes, got {len(sets)}")
     seen: dict[int, object] = {}
     clean = []
     for name, ids in zip(names, sets):
         arr = np.atleast_1d(np.asarray(ids))
         if arr.size == 0:
-            raise DataValidationError(f"class_token_ids: class {name!r} has no matching tokens")
+            raise DataValidationError(f"'class_token_ids': class {name!r} has no matching tokens")
         if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise DataValidationError(f"class_token_ids: class {name!r} must be a list of integer token ids")
+            raise DataValidationError(f"'class_token_ids': class {name!r} must be a list of integer token ids")
         if arr.min() < 0 or arr.max() >= vocab:
             raise DataValidationError(
-                f"class_token_ids: class {name!r} has token ids outside the vocabulary [0, {vocab}) of logits"
+                f"'class_token_ids': class {name!r} has token ids outside the vocabulary [0, {vocab}) of 'logits'"
             )
         for t in np.unique(arr).tolist():
             if t in seen:
                 raise DataValidationError(
-                    f"class_token_ids: token id {t} matches both class {seen[t]!r} and class {name!r}"
+                    f"'class_token_ids': token id {t} matches both class {seen[t]!r} and class {name!r}"
                 )
             seen[t] = name
         clean.append(np.unique(arr))
@@ -115,7 +76,7 @@ def aggregate_class_logits(
     *,
     position_mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Aggregate token logits into one logit per candidate class (seed 000 §2.1, step 1).
+    """Aggregate token logits into one logit per candidate class (Hovsepian et al. 2024, §2.1, step 1).
 
     ``x_c = max_{i in M_c, j = 1..T} logits[j, i]``: the largest logit over the class's matching tokens and over
     all (valid) output positions.
@@ -143,42 +104,36 @@ def aggregate_class_logits(
         Naming the argument at fault: bad shapes, NaN/+inf logits, token ids outside the vocabulary, a query
         whose every matching token has logit ``-inf``.
     """
-    x = np.asarray(logits, dtype=np.float64)
+    x = check_array(logits, "logits", ndim=(2, 3), finite="allow-neg-inf")  # (T, V) or (n, T, V)
     single = x.ndim == 2
-    if x.ndim not in (2, 3):
-        raise DataValidationError(f"logits: expected shape (T, V) or (n, T, V), got {x.shape}")
     if single:
         x = x[None]
     if x.shape[1] == 0 or x.shape[2] == 0:
-        raise DataValidationError(f"logits: empty sequence or vocabulary axis in shape {x.shape}")
-    if np.isnan(x).any() or np.isposinf(x).any():
-        raise DataValidationError("logits: contains NaN or +inf")
+        raise DataValidationError(f"'logits' has an empty sequence or vocabulary axis, got shape {x.shape}")
     ids, id_mask = _token_table(class_token_ids, x.shape[2])
     if position_mask is None:
         pos = np.ones(x.shape[:2], dtype=bool)
     else:
-        pos = np.asarray(position_mask)
-        if pos.dtype != bool:
-            raise DataValidationError("position_mask: must be a boolean array")
+        pos = check_array(position_mask, "position_mask", dtype=bool)
         pos = pos[None] if (single and pos.ndim == 1) else pos
         if pos.shape != x.shape[:2]:
-            raise DataValidationError(f"position_mask: shape {np.shape(position_mask)} does not match logits {np.shape(logits)}")
+            raise DataValidationError(f"'position_mask' has shape {np.shape(position_mask)}, 'logits' {np.shape(logits)}")
         if not pos.any(axis=1).all():
-            raise DataValidationError(f"position_mask: queries {np.flatnonzero(~pos.any(axis=1)).tolist()} have no valid position")
+            raise DataValidationError(f"'position_mask': queries {np.flatnonzero(~pos.any(axis=1)).tolist()} have no valid position")
     out = np.asarray(_aggregate(jnp.asarray(x), jnp.asarray(ids), jnp.asarray(id_mask), jnp.asarray(pos)))
     dead = ~np.isfinite(out).any(axis=1)
     if dead.any():
         raise DataValidationError(
-            f"logits: queries {np.flatnonzero(dead).tolist()} have logit -inf for every matching token of every class"
+            f"'logits': queries {np.flatnonzero(dead).tolist()} have logit -inf for every matching token of every class"
         )
     return out[0] if single else out
 
 
 def select_prediction_score(proba: np.ndarray, answers: np.ndarray) -> np.ndarray:
-    """Step 4 of seed 000 §2.1: the (calibrated) probability ``z_a`` of each query's answer ``a``.
+    """Step 4 of Hovsepian et al. (2024, §2.1): the (calibrated) probability ``z_a`` of each query's answer ``a``.
 
     ``proba`` (n, C) class probabilities, ``answers`` (n,) integer class indices.
     """
     proba = np.asarray(proba)
-    answers = check_labels(answers, proba.shape[0], proba.shape[1], "answers")
+    answers = check_array(answers, "answers", shape=(proba.shape[0],), dtype=int, low=0, high=proba.shape[1] - 1)
     return proba[np.arange(proba.shape[0]), answers]

@@ -1,6 +1,6 @@
 """Calibrators: map a raw confidence signal to a calibrated probability of correctness.
 
-* :class:`LogisticCalibrator` - logistic regression on a transformed signal (the study's calibrator, seed 002 §4.1),
+* :class:`LogisticCalibrator` - logistic regression on a transformed signal (the study's calibrator, its §4.1),
   fitted by maximum likelihood with a jit-compiled Newton (IRLS) iteration in JAX, with standard errors, z and
   p-values from the observed Fisher information.
 * :class:`PlattCalibrator` - logistic regression on logit(p) (Platt 1999).
@@ -25,6 +25,8 @@ from probcascade.data.cascade import CascadeData
 from probcascade.exceptions import DataValidationError
 from probcascade.calibration.metrics import calibration_metrics
 from probcascade.calibration.transforms import TRANSFORMS, ConfidenceTransform
+from probcascade.summary import Summary
+from probcascade.validation import check_array, check_choice, check_matching_rows
 
 __all__ = ["LogisticCalibrator", "PlattCalibrator", "TemperatureCalibrator", "CALIBRATORS", "make_calibrator", "calibrate", "CascadeCalibration", "CalibrationReport"]
 
@@ -34,7 +36,7 @@ __all__ = ["LogisticCalibrator", "PlattCalibrator", "TemperatureCalibrator", "CA
 class LogisticCalibrator:
     """Logistic regression of correctness on a transformed confidence signal.
 
-    ``phi = sigmoid(b0 + b1 * xi(logprob))`` with ``xi`` one of :data:`probcascade.transforms.TRANSFORMS`.
+    ``phi = sigmoid(b0 + b1 * xi(logprob))`` with ``xi`` one of :data:`probcascade.calibration.transforms.TRANSFORMS`.
     """
 
     transform: str = "one-sided"
@@ -45,8 +47,7 @@ class LogisticCalibrator:
     result_: LogisticFit | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.transform not in TRANSFORMS:
-            raise DataValidationError(f"unknown transform '{self.transform}' (choose from {TRANSFORMS})")
+        check_choice(self.transform, "transform", TRANSFORMS)
 
     def _design(self, logprob: np.ndarray) -> np.ndarray:
         xi = self.transform_.transform(logprob)
@@ -54,12 +55,13 @@ class LogisticCalibrator:
 
     def fit(self, logprob: np.ndarray, correct: np.ndarray) -> "LogisticCalibrator":
         """Fit on training log-probabilities and 0/1 correctness."""
-        logprob = np.asarray(logprob, dtype=np.float64)
+        try:
+            logprob = check_array(logprob, "raw_logprob", ndim=1, finite="allow-neg-inf", high=0.0)
+            check_array(correct, "correct", ndim=1, binary=True)
+            check_matching_rows("raw_logprob", logprob, "correct", correct)
+        except DataValidationError as exc:
+            raise DataValidationError(f"model '{self.model}': {exc}") from exc
         correct = np.asarray(correct)
-        if logprob.shape != correct.shape or logprob.ndim != 1:
-            raise DataValidationError(f"model '{self.model}': raw_logprob {logprob.shape} and correct {correct.shape} must be equal-length vectors")
-        if not np.isin(correct, (0, 1)).all():
-            raise DataValidationError(f"model '{self.model}': column 'correct' must be 0 or 1")
         self.transform_ = ConfidenceTransform(self.transform, self.model).fit(logprob)
         names = ("const", "xi") if self.fit_intercept else ("xi",)
         self.result_ = fit_logistic(self._design(logprob), correct, names=names, model=self.model)
@@ -85,7 +87,8 @@ class LogisticCalibrator:
         j = -1
         return float(self.result_.coef[j]), float(self.result_.se[j]), float(self.result_.p_value[j])
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
+        """The fitted logistic regression's :class:`~probcascade.summary.Summary`."""
         self._check_fitted()
         return self.result_.summary()
 
@@ -123,8 +126,7 @@ CALIBRATORS = {"logistic": LogisticCalibrator, "platt": PlattCalibrator, "temper
 
 def make_calibrator(method: str = "logistic", transform: str | None = None, model: str = "") -> LogisticCalibrator:
     """A calibrator by name; ``transform`` applies to ``logistic`` only (Platt/temperature work on logit(p))."""
-    if method not in CALIBRATORS:
-        raise DataValidationError(f"unknown calibration method '{method}' (choose from {sorted(CALIBRATORS)})")
+    check_choice(method, "method", CALIBRATORS)
     if method == "logistic":
         return LogisticCalibrator(transform=transform or "one-sided", model=model)
     return CALIBRATORS[method](model=model)
@@ -148,13 +150,14 @@ class CalibrationReport:
         recs = self.table.reset_index().to_dict(orient="records")
         return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in recs]
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
+        """The metrics table, rates in percent (a :class:`~probcascade.summary.Summary`)."""
         t = self.table.copy()
         pct = ["accuracy", "cert_fraction", "ece", "ace"]
         t[pct] = t[pct] * 100
         t = t.rename(columns={"accuracy": "%Corr", "cert_fraction": "%Cert", "ece": "%ECE", "ace": "%ACE"})
         title = f"Calibration ({self.method}, transform={self.transform}, {self.n_bins} quantile bins)"
-        return title + "\n" + t.to_string(float_format=lambda v: f"{v:.4g}")
+        return Summary(title).add_table(t, float_format="{:.4g}")
 
 
 @dataclass
@@ -179,14 +182,6 @@ class CascadeCalibration:
             cols.append(self.calibrators[m].predict(data.logprob[:, j]))
         return np.column_stack(cols)
 
-    def predict_frame(self, data: CascadeData) -> pd.DataFrame:
-        """Calibrated confidences as a tidy frame (query, model, phi)."""
-        phi = self.predict(data)
-        return pd.DataFrame(
-            {"query": np.repeat(data.queries, data.n_models), "model": np.tile(np.array(data.models, dtype=object), data.n_queries),
-             "phi": phi.ravel()}
-        )
-
     def coefficients(self) -> pd.DataFrame:
         """Tidy frame of every model's coefficients, standard errors and p-values."""
         parts = []
@@ -209,8 +204,12 @@ class CascadeCalibration:
                          "cert_fraction": float(cert[m]), **met, "coef": coef, "se": se, "p_value": p})
         return CalibrationReport(pd.DataFrame(rows).set_index("model"), n_bins, self.method, self.transform)
 
-    def summary(self) -> str:
-        return "\n\n".join(c.summary() for c in self.calibrators.values())
+    def summary(self) -> Summary:
+        """Every model's calibrator fit, one after the other (a :class:`~probcascade.summary.Summary`)."""
+        out = Summary(f"Cascade calibration ({self.method}, transform={self.transform})")
+        for c in self.calibrators.values():
+            out.extend(c.summary())
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         return self.coefficients()

@@ -1,20 +1,14 @@
-"""Softmax scaling of class logits: confidence scores for LLM classification answers (seed 000, §2.1).
+"""Softmax scaling of class logits: calibrated confidence scores for LLM classification answers, steps 2-3 of
+Hovsepian et al. (2024, §2.1) (steps 1 and 4, logit aggregation and prediction-score selection, are in
+:mod:`probcascade.calibration.aggregation`).
 
-The seed derives a calibrated confidence score for an LLM's answer in four steps:
-
-1. **Logit aggregation** (:func:`aggregate_class_logits`): for every candidate class ``c`` take the maximum logit
-   over the class's matching tokens ``M_c`` (e.g. ``"yes"``, ``" yes"``, ``"Yes"``) and over all output positions,
-   ``x_c = max_{i in M_c, j = 1..T} x_{i,j}``.
 2. **Uncalibrated scaling**: ``z = softmax(x)``.
 3. **Calibrated scaling**: ``z = softmax(x; theta)`` with either temperature scaling
    (:class:`SoftmaxTemperatureScaler`, ST, ``softmax(x / T)``) or vector scaling (:class:`VectorScaler`, SV,
    ``softmax(w * x + b)``), ``theta`` fitted by maximum likelihood on a dev set of (logits, label) pairs.
-4. **Prediction-score selection** (:func:`select_prediction_score`): keep ``s = z_a``, the calibrated probability
-   of the LLM's answer ``a``; when the answer is the one actually scored, ``s`` estimates its probability of being
-   correct.
 
 Fitting.  The multiclass negative log-likelihood (optionally weighted, e.g. by the importance weights of
-:func:`probcascade.selection.select_calibration_data`) is minimised with ``optax.lbfgs`` (zoom line search)
+:func:`probcascade.data.selection.select_calibration_data`) is minimised with ``optax.lbfgs`` (zoom line search)
 inside a ``jax.lax.while_loop``: the whole fit is one jit-compiled, vmap-able JAX function
 (:func:`fit_softmax_scaling`), which SciPy's optimisers (host-side loops) would not allow.  ST is parametrised by
 ``log T`` so that ``T > 0``; SV fixes the bias of class 0 at zero (softmax is invariant to a common shift of the
@@ -50,7 +44,9 @@ import pandas as pd
 from scipy.optimize import linprog
 from probcascade.precision import x64
 from probcascade.exceptions import ConvergenceWarning, DataValidationError, FitError, SeparationWarning
-from probcascade.calibration.aggregation import check_labels, select_prediction_score
+from probcascade.calibration.aggregation import select_prediction_score
+from probcascade.summary import FitResultMixin, Summary
+from probcascade.validation import check_array, pad_rows, padded_size
 
 __all__ = ["temperature_logits", "vector_logits", "softmax_nll", "fit_softmax_scaling", "SoftmaxScalingFit", "SoftmaxTemperatureScaler", "VectorScaler"]
 
@@ -130,27 +126,17 @@ def fit_softmax_scaling(
 
 # ---------------------------------------------------------------------------------------------------------- validation
 def _check_logits(logits: np.ndarray, n_classes: int | None = None) -> np.ndarray:
-    x = np.asarray(logits, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] < 2:
-        raise DataValidationError(f"logits: expected shape (n, C) with n >= 1 and C >= 2 classes, got {x.shape}")
+    """Class logits (n, C): n >= 1 queries, C >= 2 classes (``n_classes`` once fitted), finite."""
+    x = check_array(logits, "logits", ndim=2, min_rows=1, finite="allow-inf")
+    if x.shape[1] < 2:
+        raise DataValidationError(f"'logits' must have C >= 2 classes (columns), got shape {x.shape}")
     if n_classes is not None and x.shape[1] != n_classes:
-        raise DataValidationError(f"logits: the scaler was fitted on {n_classes} classes, got {x.shape[1]}")
-    if not np.isfinite(x).all():
+        raise DataValidationError(f"'logits': the scaler was fitted on {n_classes} classes, got {x.shape[1]}")
+    if np.isinf(x).any():
         raise DataValidationError(
-            "logits: contains NaN or infinite values (replace -inf log-probabilities by a finite floor first)"
+            "'logits' contains infinite values (replace -inf log-probabilities by a finite floor first)"
         )
     return x
-
-
-def _check_weights(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
-    if sample_weight is None:
-        return np.ones(n)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,):
-        raise DataValidationError(f"sample_weight: expected shape ({n},) to match logits, got {w.shape}")
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise DataValidationError("sample_weight: must be finite, non-negative and not all zero")
-    return w
 
 
 def _separated(margins: np.ndarray, bounds: list[tuple[float, float]]) -> bool:
@@ -166,26 +152,17 @@ def _separated(margins: np.ndarray, bounds: list[tuple[float, float]]) -> bool:
     return bool(-res.fun > 1e-9 * max(1.0, float(np.abs(margins).max())))
 
 
-def _pad_rows(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pad the rows to the next power of two (at least 64) with zero weight.
-
-    Zero-weight rows leave the NLL, its derivatives and the covariance unchanged; bucketing the row count means
-    the jit-compiled fit is compiled once per bucket instead of once per dev-set size.
-    """
-    n = x.shape[0]
-    size = max(64, 1 << (n - 1).bit_length())
-    pad = size - n
-    return (np.pad(x, ((0, pad), (0, 0))), np.pad(y, (0, pad)), np.pad(w, (0, pad)))
-
-
 # ---------------------------------------------------------------------------------------------------------- results
 @dataclass
-class SoftmaxScalingFit:
+class SoftmaxScalingFit(FitResultMixin):
     """Maximum-likelihood softmax scaling results.
 
-    ``params``/``se`` are on the reported scale (``T`` for ST; ``w``, ``b`` for SV, ``b_0 = 0`` fixed).
+    ``params``/``se`` are on the reported scale (``T`` for ST; ``w``, ``b`` for SV, ``b_0 = 0`` fixed), arrays in
+    the order of ``names``.
     ``nll_before`` is the mean (weighted) NLL of the uncalibrated ``softmax(x)``; ``nll_after`` that of the fit
-    (without the ridge penalty).
+    (without the ridge penalty).  The common fit-result interface (:class:`~probcascade.summary.FitResultMixin`)
+    adds ``loglik`` (``-n * nll_after``: for weighted fits the weighted log-likelihood rescaled to ``n`` queries),
+    ``aic``, ``bic``, ``conf_int(alpha)`` (Wald intervals on the reported scale) and ``summary()``.
     """
 
     method: str
@@ -202,23 +179,39 @@ class SoftmaxScalingFit:
     separated: bool = False
     ridge: float = 0.0
 
-    def to_frame(self) -> pd.DataFrame:
-        """Parameter table (index ``term``: estimate, std_err); NLLs and ``n`` are in ``DataFrame.attrs``."""
-        frame = pd.DataFrame({"estimate": self.params, "std_err": self.se}, index=pd.Index(self.names, name="term"))
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood of the fit, ``-n * nll_after`` (weighted fits: the weighted one rescaled to ``n``)."""
+        return -float(self.n) * float(self.nll_after)
+
+    def _estimates(self) -> tuple[pd.Series, pd.Series]:
+        index = pd.Index(self.names, name="term")
+        return (pd.Series(np.asarray(self.params, dtype=np.float64), index=index),
+                pd.Series(np.asarray(self.se, dtype=np.float64), index=index))
+
+    def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Parameter table (index ``term``: estimate, std_err and the Wald ``1 - alpha`` interval ``ci_low``,
+        ``ci_high``); NLLs and ``n`` are in ``DataFrame.attrs``."""
+        ci = self.conf_int(alpha)
+        frame = pd.DataFrame({"estimate": self.params, "std_err": self.se, "ci_low": ci["lower"].to_numpy(),
+                              "ci_high": ci["upper"].to_numpy()}, index=pd.Index(self.names, name="term"))
         frame.attrs.update(method=self.method, n=self.n, nll_before=self.nll_before, nll_after=self.nll_after)
         return frame
 
-    def summary(self) -> str:
-        title = {"ST": "Softmax temperature scaling (ST)", "SV": "Softmax vector scaling (SV)"}[self.method]
-        se_kind = "sandwich" if self.weighted else "observed information"
-        head = (
-            f"{title}\n"
-            f"  n = {self.n}{' (weighted)' if self.weighted else ''}   classes = {self.n_classes}\n"
-            f"  mean NLL: uncalibrated = {self.nll_before:.5f}   calibrated = {self.nll_after:.5f}\n"
-            f"  converged = {self.converged} ({self.n_iter} L-BFGS steps)   std_err: {se_kind}"
-            + (f"\n  WARNING: separated dev set (ridge = {self.ridge:g})" if self.separated else "")
-        )
-        return head + "\n" + self.to_frame().to_string(float_format=lambda v: f"{v: .5g}")
+    def summary(self, title: str | None = None) -> Summary:
+        """Fit statistics and the parameter table (a :class:`~probcascade.summary.Summary`)."""
+        if title is None:
+            title = {"ST": "Softmax temperature scaling (ST)", "SV": "Softmax vector scaling (SV)"}[self.method]
+        out = Summary(title).add_dict({
+            "n": f"{self.n} (weighted)" if self.weighted else self.n, "classes": self.n_classes,
+            "mean NLL uncalibrated": self.nll_before, "mean NLL calibrated": self.nll_after,
+            "converged": self.converged, "L-BFGS steps": self.n_iter,
+            "std_err": "sandwich" if self.weighted else "observed information",
+        }, ncols=2, float_format="{:.5f}")
+        out.add_table(self.to_frame(), float_format="{:.5g}")
+        if self.separated:
+            out.add_note(f"WARNING: separated dev set (ridge = {self.ridge:g})")
+        return out
 
 
 # ---------------------------------------------------------------------------------------------------------- scalers
@@ -265,8 +258,13 @@ class _SoftmaxScaler(abc.ABC):
         """
         x = _check_logits(logits)
         n, c = x.shape
-        y = check_labels(labels, n, c, "labels")
-        w = _check_weights(sample_weight, n)
+        y = check_array(labels, "labels", shape=(n,), dtype=int, low=0, high=c - 1)
+        if sample_weight is None:
+            w = np.ones(n)
+        else:
+            w = check_array(sample_weight, "sample_weight", shape=(n,), low=0.0)
+            if w.sum() <= 0:
+                raise DataValidationError("'sample_weight' is all zero: at least one weight must be positive")
         ridge = float(self.ridge)
         separated = _separated(*self._margins(x[w > 0], y[w > 0]))
         if separated and ridge == 0.0:
@@ -278,7 +276,10 @@ class _SoftmaxScaler(abc.ABC):
             )
             ridge = float(self.ridge_on_separation)
         theta0 = jnp.asarray(self._identity(c))
-        xj, yj, wj = (jnp.asarray(a) for a in _pad_rows(x, y, w))
+        # rows padded with zero weight (the common padding rule): zero-weight rows leave the NLL, its derivatives
+        # and the covariance unchanged, and the jit-compiled fit is compiled once per padded size, not per dev set
+        size = padded_size(n, minimum=64)
+        xj, yj, wj = (jnp.asarray(pad_rows(a, size, 0)[0]) for a in (x, y, w))
         transform = type(self).transform
         theta, _, it, ok = fit_softmax_scaling(theta0, xj, yj, wj, transform, ridge, self.max_iter, self.tol)
         if not np.all(np.isfinite(np.asarray(theta))):
@@ -314,7 +315,7 @@ class _SoftmaxScaler(abc.ABC):
         return np.asarray(jax.nn.softmax(type(self).transform(jnp.asarray(self.theta_), jnp.asarray(x)), axis=-1))
 
     def confidence(self, logits: np.ndarray, answers: np.ndarray | None = None) -> np.ndarray:
-        """Calibrated probability of each query's answer (seed 000 §2.1 step 4), shape (n,).
+        """Calibrated probability of each query's answer (Hovsepian et al. 2024, §2.1, step 4), shape (n,).
 
         ``answers`` (n,) integer class indices of the LLM's answers; by default the arg-max of the uncalibrated
         class logits (the model's greedy answer).  For the answer that is scored, this is the estimated
@@ -325,7 +326,8 @@ class _SoftmaxScaler(abc.ABC):
             answers = np.argmax(np.asarray(logits, dtype=np.float64), axis=1)
         return select_prediction_score(proba, answers)
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
+        """The fit's :class:`~probcascade.summary.Summary`."""
         return self._fitted().summary()
 
     def to_frame(self) -> pd.DataFrame:

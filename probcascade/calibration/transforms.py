@@ -1,4 +1,4 @@
-"""Hyperparameter-free feature transforms of raw confidence (seed 002, eq. 16-18).
+"""Hyperparameter-free feature transforms of raw confidence (eq. 16-18 of the study), the inputs of the calibrators.
 
 All transforms take *log*-probabilities, so that probabilities within 1e-16 of 1 keep their information.
 
@@ -7,9 +7,8 @@ All transforms take *log*-probabilities, so that probabilities within 1e-16 of 1
 ``two-sided`` (eq. 17)
     xi = log(1 / (1 - p)) for p >= 1/2 and xi = log(4 p) = log p + 2 log 2 for p < 1/2.
     Eq. 17 as printed uses log(1/p) on the lower branch, which is not monotone in p (p = 0.01 and p = 0.99 map to the
-    same value); the study's code evidently used the continuous, increasing branch log p + 2 log 2 (the two branches
-    meet at log 2 for p = 1/2). With it the logistic calibrator reproduces Table 1's TruthfulQA ECE to within 0.05
-    percentage points; with the printed form it misses by up to 3.4 points.
+    same value); this is the continuous, increasing branch that meets the upper one at log 2 for p = 1/2, and the one
+    that reproduces the study's Table 1 (docs/design_notes.md#calibration).
 ``logit``
     log(p / (1 - p)), the input of Platt and temperature scaling.
 ``none``
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from probcascade.exceptions import DataValidationError
 from probcascade.special import log1mexp
+from probcascade.validation import check_array, check_choice
 
 __all__ = ["one_sided", "two_sided", "logit_from_logprob", "transform_logprob", "ConfidenceTransform", "TRANSFORMS"]
 
@@ -52,15 +52,14 @@ def logit_from_logprob(logp: np.ndarray) -> np.ndarray:
 
 def transform_logprob(logp: np.ndarray, kind: str) -> np.ndarray:
     """Apply a transform by name (before the infinity reassignment of eq. 18)."""
+    check_choice(kind, "kind", TRANSFORMS)
     if kind == "one-sided":
         return one_sided(logp)
     if kind == "two-sided":
         return two_sided(logp)
     if kind == "logit":
         return logit_from_logprob(logp)
-    if kind == "none":
-        return np.exp(np.asarray(logp, dtype=np.float64))
-    raise DataValidationError(f"unknown transform '{kind}' (choose from {TRANSFORMS})")
+    return np.exp(np.asarray(logp, dtype=np.float64))  # "none"
 
 
 @dataclass
@@ -80,16 +79,16 @@ class ConfidenceTransform:
     xi_max: float | None = field(default=None)
 
     def __post_init__(self) -> None:
-        if self.kind not in TRANSFORMS:
-            raise DataValidationError(f"unknown transform '{self.kind}' for model '{self.model}' (choose from {TRANSFORMS})")
+        try:
+            check_choice(self.kind, "kind", TRANSFORMS)
+        except DataValidationError as exc:
+            raise DataValidationError(f"model '{self.model}': {exc}") from exc
 
     def _check(self, logp: np.ndarray) -> np.ndarray:
-        x = np.asarray(logp, dtype=np.float64)
-        if np.isnan(x).any():
-            raise DataValidationError(f"raw_logprob of model '{self.model}' contains NaN")
-        if (x > 0).any():
-            raise DataValidationError(f"raw_logprob of model '{self.model}' has values > 0 (max {x.max()!r})")
-        return x
+        try:  # log-probabilities: -inf (p = 0) is data, anything above 0 is not
+            return check_array(logp, "raw_logprob", finite="allow-neg-inf", high=0.0)
+        except DataValidationError as exc:
+            raise DataValidationError(f"model '{self.model}': {exc}") from exc
 
     def fit(self, logp: np.ndarray) -> "ConfidenceTransform":
         """Learn the finite range of xi on training data."""

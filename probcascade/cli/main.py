@@ -1,4 +1,4 @@
-"""Command-line interface: ``probcascade {demo,calibrate,tune,gof}``."""
+"""Command-line interface: ``probcascade {demo,calibrate,tune,gof,ensemble,extract,tiny-model}``."""
 
 from __future__ import annotations
 
@@ -91,6 +91,30 @@ def cmd_gof(args: argparse.Namespace) -> int:
     report = goodness_of_fit(train, test, transform=args.transform or _default_transform(args.train),
                              n_boot=args.bootstrap, seed=args.seed)
     print(_dump_json(report.to_dict()) if args.format == "json" else report.summary())
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from probcascade.calibration.calibrators import calibrate
+    from probcascade.pipeline import tune_cascades
+    from probcascade.policies.ensemble_report import ensemble_report, format_table, load_with_answers
+
+    train, train_answers = load_with_answers(args.train)
+    if args.test:
+        test, test_answers = load_with_answers(args.test, models=train.models)
+    else:
+        test, test_answers = train, train_answers
+    transform = args.transform or _default_transform(args.train)
+    cal = calibrate(train, transform=transform)
+    rational = None
+    if not args.no_rational:
+        rep = tune_cascades(train, test, transform=transform, cascades=",".join(train.models), methods=("rational",))
+        pts = rep.results[0].test_points["rational"]
+        rational = (pts[:, 0], pts[:, 1])
+    report = ensemble_report(train, test, train_answers=train_answers, test_answers=test_answers, bins=args.bins,
+                             optimize_bins=args.optimize_bins, seed=args.seed, calibration=cal, rational=rational,
+                             progress=sys.stderr.isatty(), details=args.format == "table")
+    print(_dump_json(report) if args.format == "json" else format_table(report))
     return 0
 
 
@@ -218,6 +242,29 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--format", choices=["table", "json"], default="table")
     g.set_defaults(func=cmd_gof)
+
+    e = sub.add_parser("ensemble", help="cost-aware cascading ensemble over binned calibrated confidences, scored on TEST",
+                       description="Train the binned cascading-ensemble policy on TRAIN (bins, mu and fallbacks chosen "
+                                   "on TRAIN only) and score it beside weighted majority vote, every single model and "
+                                   "the rational-tuning frontier on TEST. Needs the 'answer' and 'gold' columns. "
+                                   "Example: probcascade ensemble mmlu_llama_train.csv --test mmlu_llama_test.csv")
+    e.add_argument("train")
+    e.add_argument("--test", help="CSV to score on (default: the training file)")
+    e.add_argument("--transform", choices=TRANSFORMS)
+    e.add_argument("--bins", type=int, default=5, help="quantile bins per model (default 5)")
+    e.add_argument("--optimize-bins", type=int, default=0, metavar="N_TRIALS",
+                   help="optimise the bin edges with N_TRIALS optuna trials on repeated train/validation splits")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--no-rational", action="store_true", help="skip the rational-tuning frontier (and its AUCs)")
+    e.add_argument("--format", choices=["table", "json"], default="table")
+    e.set_defaults(func=cmd_ensemble)
+
+    try:    # the Torch bridge (extract, tiny-model): its commands import torch lazily and name the missing extra
+        from probcascade_inference.cli import add_subcommands as add_llm_subcommands
+    except ImportError:  # pragma: no cover - probcascade installed without inference/
+        add_llm_subcommands = None
+    if add_llm_subcommands is not None:
+        add_llm_subcommands(sub)
     return p
 
 

@@ -1,4 +1,5 @@
-"""Cascade data: the tidy per-query table (:class:`CascadeData`), the package's own generative model (synthetic data) and the choice of queries to label (selection)."""
+"""Cascade data: the tidy per-query table (:class:`CascadeData`), the package's own generative model (synthetic
+data) and the choice of queries to label (selection)."""
 
 from .cascade import CascadeData, load_benchmark, load_shared, SIGNAL_COLUMNS
 from .synthetic import SyntheticCascadeSpec, DEFAULT_SPEC, DEMO_PARAMS_FILE, load_spec, make_synthetic_cascade, synthetic_train_test

@@ -106,7 +106,7 @@ class CascadeData:
             Label of the data set.
         """
         if not isinstance(frame, pd.DataFrame):
-            raise DataValidationError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+            raise DataValidationError(f"'frame' must be a pandas DataFrame, got {type(frame).__name__}")
         for col in ("query", "model", "correct"):
             if col not in frame.columns:
                 raise DataValidationError(f"missing column '{col}' (columns present: {list(frame.columns)})")
@@ -116,7 +116,7 @@ class CascadeData:
                 f"missing confidence column: need one of {SIGNAL_COLUMNS} (columns present: {list(frame.columns)})"
             )
         if len(frame) == 0:
-            raise DataValidationError("the frame has no rows")
+            raise DataValidationError("'frame' has no rows")
         frame = frame.copy()
         frame["model"] = frame["model"].astype(str)
         if frame["query"].isna().any():
@@ -289,7 +289,7 @@ class CascadeData:
         )
 
     def take(self, rows: np.ndarray | Sequence[int]) -> "CascadeData":
-        """A subset of queries by row position (e.g. from :func:`probcascade.selection.balanced_pairs_subset`)."""
+        """A subset of queries by row position (e.g. from :func:`probcascade.data.selection.balanced_pairs_subset`)."""
         rows = np.asarray(rows)
         return CascadeData(self.models, self.queries[rows], self.logprob[rows], self.correct[rows], self.cost[rows], self.name)
 

@@ -1,11 +1,11 @@
 """Which queries to label for calibration.
 
-* :func:`select_calibration_data` - the in-task dev-set sampling strategies of seed 000 §2.2.2, driven by a
-  per-query *surrogate* score: uniform sampling (U), stratification by error (SE) and importance sampling by error
-  (IE).  The seed's surrogate is the surrogate calibration error ``|uncalibrated score - reference calibrated
-  score|`` (:func:`surrogate_error`; its reference was the best out-of-task calibrator), but any per-query score
-  available without labels works, e.g. a small model's estimated error probability.
-* :func:`balanced_pairs_subset` - the low-sample protocol of seed 002 §4.4.1: a training set of at most ~30
+* :func:`select_calibration_data` - the in-task dev-set sampling strategies of Hovsepian et al. (2024, §2.2.2),
+  driven by a per-query *surrogate* score: uniform sampling (U), stratification by error (SE) and importance
+  sampling by error (IE).  Their surrogate is the surrogate calibration error ``|uncalibrated score - reference
+  calibrated score|`` (:func:`surrogate_error`; its reference was the best out-of-task calibrator), but any
+  per-query score available without labels works, e.g. a small model's estimated error probability.
+* :func:`balanced_pairs_subset` - the low-sample protocol of §4.4.1 of the study: a training set of at most ~30
   queries sampled in (correct, incorrect) pairs for every model, so that every model's calibrator sees both
   outcomes.
 
@@ -19,6 +19,8 @@ from typing import Literal, Sequence
 import numpy as np
 import pandas as pd
 from probcascade.exceptions import DataValidationError, FitError
+from probcascade.summary import Summary
+from probcascade.validation import check_array, check_choice, check_float, check_int, check_matching_rows
 
 __all__ = ["surrogate_error", "select_calibration_data", "CalibrationSample", "balanced_pairs_subset"]
 
@@ -26,33 +28,15 @@ METHODS = ("uniform", "stratified", "importance")
 
 
 def surrogate_error(uncalibrated: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Seed 000's surrogate calibration error ``|uncalibrated - reference|`` per query.
+    """The surrogate calibration error of Hovsepian et al. (2024), ``|uncalibrated - reference|`` per query.
 
     ``uncalibrated`` are the raw confidence scores, ``reference`` the scores of a calibrator fitted without in-task
-    labels (the seed used out-of-task softmax temperature scaling); both 1-D of equal length.
+    labels (Hovsepian et al. used out-of-task softmax temperature scaling); both 1-D of equal length.
     """
-    u = _scores(uncalibrated, "uncalibrated")
-    r = _scores(reference, "reference")
-    if u.shape != r.shape:
-        raise DataValidationError(f"reference: shape {r.shape} does not match uncalibrated {u.shape}")
+    u = check_array(uncalibrated, "uncalibrated", ndim=1, min_rows=1)
+    r = check_array(reference, "reference", ndim=1, min_rows=1)
+    check_matching_rows("uncalibrated", u, "reference", r)
     return np.abs(u - r)
-
-
-def _check_int(value: object, name: str, low: int, high: int | None, bound: str) -> None:
-    """Raise naming ``name`` unless ``value`` is an integer in [low, high] (``bound`` explains the binding limit)."""
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not ok or value < low or (high is not None and value > high):
-        limits = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise DataValidationError(f"{name}: must be an integer {limits} ({bound}), got {value!r}")
-
-
-def _scores(scores: np.ndarray, name: str) -> np.ndarray:
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim != 1 or s.size == 0:
-        raise DataValidationError(f"{name}: expected a non-empty 1-D array, got shape {s.shape}")
-    if not np.isfinite(s).all():
-        raise DataValidationError(f"{name}: contains NaN or infinite values at positions {np.flatnonzero(~np.isfinite(s))[:10].tolist()}")
-    return s
 
 
 @dataclass
@@ -85,15 +69,17 @@ class CalibrationSample:
             {"index": self.indices, "stratum": self.stratum, "inclusion": self.inclusion, "weight": self.weights}
         )
 
-    def summary(self) -> str:
-        head = (
-            f"Calibration sample: method = {self.method}, n = {self.n} of N = {self.population}, seed = {self.seed}\n"
-            f"  weights: min = {self.weights.min():.4g}  mean = {self.weights.mean():.4g}  max = {self.weights.max():.4g}"
-        )
-        if self.method != "stratified":
-            return head
-        counts = pd.Series(self.stratum).value_counts().sort_index().rename_axis("stratum").rename("n_selected")
-        return head + "\n" + counts.to_frame().to_string()
+    def summary(self) -> Summary:
+        """Design, sizes and weight range; per-stratum counts for stratified samples (a
+        :class:`~probcascade.summary.Summary`)."""
+        out = Summary("Calibration sample").add_dict(
+            {"method": self.method, "n": self.n, "N": self.population, "seed": self.seed,
+             "weights min": self.weights.min(), "weights mean": self.weights.mean(),
+             "weights max": self.weights.max()}, ncols=2, float_format="{:.4g}")
+        if self.method == "stratified":
+            counts = pd.Series(self.stratum).value_counts().sort_index().rename_axis("stratum").rename("n_selected")
+            out.add_table(counts.to_frame(), "Selected queries per stratum")
+        return out
 
 
 def _systematic_pps(pi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -129,7 +115,7 @@ def select_calibration_data(
     n_strata: int = 5,
     defensive: float = 0.0,
 ) -> CalibrationSample:
-    """Select ``n`` distinct queries to label for calibration (seed 000 §2.2.2).
+    """Select ``n`` distinct queries to label for calibration (Hovsepian et al. 2024, §2.2.2).
 
     Parameters
     ----------
@@ -152,8 +138,8 @@ def select_calibration_data(
         Number of strata for ``"stratified"``, ``1 <= n_strata <= n``.
     defensive : float in [0, 1)
         ``"importance"`` only: mix the score-proportional distribution with a uniform one,
-        ``q = (1 - defensive) * s / sum(s) + defensive / N``.  With ``defensive = 0`` (the seed's scheme) queries
-        with score 0 are never selected, so the weights are unbiased only for quantities supported on
+        ``q = (1 - defensive) * s / sum(s) + defensive / N``.  With ``defensive = 0`` (Hovsepian et al.'s scheme)
+        queries with score 0 are never selected, so the weights are unbiased only for quantities supported on
         positive-score queries; ``defensive > 0`` makes them unbiased for every quantity.
 
     Returns
@@ -161,18 +147,18 @@ def select_calibration_data(
     CalibrationSample
         Sorted selected indices with Horvitz-Thompson design weights (see :class:`CalibrationSample`).
     """
-    s = _scores(scores, "scores")
+    s = check_array(scores, "scores", ndim=1, min_rows=1)
     size = s.size
-    _check_int(n, "n", 1, size, "the number of scored queries")
-    if method not in METHODS:
-        raise DataValidationError(f"method: unknown method {method!r} (choose from {METHODS})")
+    check_int(n, "n", low=1, high=size, note="the number of scored queries")
+    check_choice(method, "method", METHODS)
+    check_int(seed, "seed", low=0, allow_none=True)
     rng = np.random.default_rng(seed)
     stratum = np.full(size, -1)
     if method == "uniform":
         chosen = rng.choice(size, size=n, replace=False)
         pi = np.full(size, n / size)
     elif method == "stratified":
-        _check_int(n_strata, "n_strata", 1, n, "n")
+        check_int(n_strata, "n_strata", low=1, high=n, note="at most 'n'")
         ranked = np.lexsort((rng.permutation(size), s))  # by score, random among ties
         stratum[ranked] = np.arange(size) * n_strata // size
         sizes = np.bincount(stratum, minlength=n_strata)
@@ -185,15 +171,14 @@ def select_calibration_data(
         pi = (alloc / sizes)[stratum]
     else:
         if (s < 0).any():
-            raise DataValidationError("scores: importance sampling needs non-negative scores (e.g. surrogate errors)")
-        if not 0.0 <= defensive < 1.0:
-            raise DataValidationError(f"defensive: must lie in [0, 1), got {defensive!r}")
+            raise DataValidationError("'scores' must be non-negative for importance sampling (e.g. surrogate errors)")
+        check_float(defensive, "defensive", low=0.0, high=1.0, high_open=True)
         if s.sum() == 0 and defensive == 0.0:
-            raise DataValidationError("scores: all zero; importance sampling needs positive mass (or defensive > 0)")
+            raise DataValidationError("'scores' are all zero; importance sampling needs positive mass (or defensive > 0)")
         q = (1.0 - defensive) * s / max(s.sum(), np.finfo(float).tiny) + defensive / size
         if np.count_nonzero(q) < n:
             raise DataValidationError(
-                f"scores: only {np.count_nonzero(q)} queries have positive score, fewer than n={n}; use defensive > 0"
+                f"'scores': only {np.count_nonzero(q)} queries have positive score, fewer than n={n}; use defensive > 0"
             )
         pi = _pps_inclusion(q, n)
         certain = np.flatnonzero(pi >= 1.0)
@@ -219,7 +204,7 @@ def balanced_pairs_subset(
     n_iter: int | None = None,
     models: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Low-sample training subset sampled in (correct, incorrect) pairs per model (seed 002 §4.4.1).
+    """Low-sample training subset sampled in (correct, incorrect) pairs per model (§4.4.1 of the study).
 
     Iterations cycle over the models in order; iteration ``t`` draws, for model ``t mod k``, one query it answered
     correctly and one it answered incorrectly, each uniformly from all such queries.  The union of the draws is
@@ -256,18 +241,17 @@ def balanced_pairs_subset(
     """
     if models is None and isinstance(correct, pd.DataFrame):
         models = [str(c) for c in correct.columns]
-    y = np.asarray(correct)
-    if y.ndim != 2 or y.shape[0] == 0 or y.shape[1] == 0:
-        raise DataValidationError(f"correct: expected a (n_queries, n_models) array, got shape {y.shape}")
-    if not np.isin(y, (0, 1)).all():
-        raise DataValidationError("correct: entries must be 0 or 1 (no missing values)")
+    y = check_array(correct, "correct", ndim=2, binary=True, min_rows=1, column_names=models)
+    if y.shape[1] == 0:
+        raise DataValidationError(f"'correct' must have one column per model (n_queries, n_models), got shape {y.shape}")
     k = y.shape[1]
     names = list(models) if models is not None else [f"model {j}" for j in range(k)]
     if len(names) != k:
-        raise DataValidationError(f"models: {len(names)} names for {k} columns of correct")
-    _check_int(target, "target", 2 * k, None, "2 * n_models")
+        raise DataValidationError(f"'models' has {len(names)} names for {k} columns of 'correct'")
+    check_int(target, "target", low=2 * k, note="2 * n_models")
     n_iter = target // 2 if n_iter is None else n_iter
-    _check_int(n_iter, "n_iter", k, None, "n_models")
+    check_int(n_iter, "n_iter", low=k, note="n_models")
+    check_int(seed, "seed", low=0, allow_none=True)
     pools = []
     for j in range(k):
         right, wrong = np.flatnonzero(y[:, j] == 1), np.flatnonzero(y[:, j] == 0)

@@ -1,10 +1,11 @@
 """Embedded synthetic cascades: data for the demo and for tests that must run without the shared benchmarks.
 
 The default generator is the package's own model, with parameters fitted once on the shared MMLU Llama training
-split (285 queries, 5 models; ``experiments/fit_demo_params.py`` wrote them to ``probcascade/demo_mmlu_llama.json``):
+split (285 queries, 5 models; ``experiments/fit_demo_params.py`` wrote them to
+``probcascade/data/demo_mmlu_llama.json``):
 
 1. calibrated confidences (Phi_1, ..., Phi_k) are drawn from the Markov-copula model
-   (:func:`probcascade.markov_copula.sample_chain`): point-mass beta-mixture marginals on [lo, hi], exact 3 x 3 cell
+   (:func:`probcascade.joint.chain.sample_chain`): point-mass beta-mixture marginals on [lo, hi], exact 3 x 3 cell
    tables of neighbouring models and Gumbel copulas between their interiors;
 2. correctness is Bernoulli(Phi), so Phi is calibrated by construction;
 3. the raw log-probability inverts the stored logistic calibrator on the one-sided transform (eq. 16):
@@ -37,6 +38,7 @@ from probcascade.exceptions import DataValidationError
 from probcascade.joint.model import stack_params
 from probcascade.joint.chain import sample_chain
 from probcascade.special import log1mexp
+from probcascade.validation import check_int
 from probcascade.distributions.marginal import MarginalParams, mean
 
 __all__ = ["SyntheticCascadeSpec", "DEFAULT_SPEC", "DEMO_PARAMS_FILE", "load_spec", "make_synthetic_cascade", "synthetic_train_test"]
@@ -52,7 +54,7 @@ class SyntheticCascadeSpec:
     Attributes
     ----------
     models : model names.
-    marginals : point-mass beta mixture of each model's calibrated confidence (:class:`~probcascade.marginals.MarginalParams`).
+    marginals : point-mass beta mixture of each model's calibrated confidence (:class:`~probcascade.distributions.marginal.MarginalParams`).
     table : (k-1, 3, 3) cell tables P(cell_i = r, cell_{i+1} = c) (cells: atom at lo, interior, atom at hi).
     families, theta, tau : copula family, parameter and Kendall's tau of each adjacent pair's interiors.
     b0, b1 : logistic calibrator phi = sigmoid(b0 + b1 xi) on the one-sided transform xi = -log(1 - p).
@@ -155,6 +157,8 @@ _sample = jax.jit(sample_chain, static_argnums=(3, 5))
 
 
 #: Queries per call of the compiled sampler: every sample size reuses one compilation (draws are made in chunks).
+#: A fixed chunk, not validation.padded_size: chunk c draws with key fold_in(seed, c), so the chunk size is part of
+#: the random stream; a size that depended on n would change every draw and break the prefix property below.
 _CHUNK = 4096
 
 
@@ -173,8 +177,8 @@ def _sample_phi(spec: SyntheticCascadeSpec, n: int, seed: int) -> np.ndarray:
 
 def _draw(n: int, seed: int, spec: SyntheticCascadeSpec) -> dict[str, np.ndarray]:
     """One draw: calibrated confidence ``phi``, ``correct``, ``logprob`` and ``cost``, each (n, k)."""
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise DataValidationError(f"n: expected a positive number of queries, got {n!r}")
+    check_int(n, "n", low=1, note="the number of queries")
+    check_int(seed, "seed", low=0)
     phi = _sample_phi(spec, int(n), int(seed))
     rng = np.random.default_rng(seed)
     correct = (rng.random(phi.shape) < phi).astype(np.int64)
@@ -215,5 +219,8 @@ def make_synthetic_cascade(n: int = 1000, seed: int = 0, spec: SyntheticCascadeS
 def synthetic_train_test(n_train: int = 300, n_test: int = 1000, seed: int = 0,
                          spec: SyntheticCascadeSpec = DEFAULT_SPEC) -> tuple[CascadeData, CascadeData]:
     """Independent train and test draws (the study's split sizes by default)."""
+    check_int(n_train, "n_train", low=1, note="the number of queries")
+    check_int(n_test, "n_test", low=1, note="the number of queries")
+    check_int(seed, "seed", low=0)
     return (make_synthetic_cascade(n_train, seed, spec, "synthetic_train"),
             make_synthetic_cascade(n_test, seed + 10_000, spec, "synthetic_test"))

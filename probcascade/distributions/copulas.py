@@ -33,6 +33,7 @@ from probcascade.exceptions import DataValidationError
 from probcascade.special import log1mexp
 from probcascade.special import log_expm1
 from probcascade.special import fixed_point
+from probcascade.validation import check_choice, check_float
 
 __all__ = ["Copula", "GumbelCopula", "ClaytonCopula", "FrankCopula", "SurvivalGumbelCopula", "IndependenceCopula", "COPULA_FAMILIES"]
 
@@ -45,8 +46,8 @@ _FRANK_SMALL = 1e-5  # |theta| below this: first-order (FGM) expansion of the Fr
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(64)
 _GL_X01, _GL_W01 = (_GL_X + 1.0) / 2.0, _GL_W / 2.0  # Gauss-Legendre on [0, 1]
 # Kendall distribution by quadrature (families without a closed form): 32 Gauss-Legendre nodes and 40 bisection
-# steps agree with the closed forms of Gumbel, Clayton and Frank to < 2e-7. The goodness-of-fit test tabulates it on
-# a 128-point grid, dense near 0 and 1, and interpolates linearly (within 7e-5 for survival Gumbel, theta >= 1.05).
+# steps. The goodness-of-fit test tabulates it on a 128-point grid, dense near 0 and 1, and interpolates linearly.
+# Accuracy of both: docs/design_notes.md#distributions
 _K_NODES, _K_WEIGHTS = np.polynomial.legendre.leggauss(32)
 _K_BISECT = 40
 _K_S = np.linspace(0.0, 1.0, 129)[1:]
@@ -566,9 +567,7 @@ COPULA_FAMILIES: dict[str, type[Copula]] = {
 def get_family(family: str | type[Copula]) -> type[Copula]:
     if isinstance(family, type) and issubclass(family, Copula):
         return family
-    if family not in COPULA_FAMILIES:
-        raise DataValidationError(f"unknown copula family '{family}' (choose from {sorted(COPULA_FAMILIES)})")
-    return COPULA_FAMILIES[family]
+    return COPULA_FAMILIES[check_choice(family, "family", COPULA_FAMILIES)]
 
 
 # ------------------------------------------------------------------------------------------------ validation
@@ -577,11 +576,11 @@ def is_traced(*xs) -> bool:
 
 
 def check_theta(cls: type[Copula], theta) -> float:
-    try:
-        th = float(theta)
-    except (TypeError, ValueError) as exc:
-        raise DataValidationError(f"parameter 'theta' of the {cls.name} copula must be a number, got {theta!r}") from exc
+    """``theta`` as a float within the family's bounds (any number for a family without parameter)."""
     lo, hi = cls.theta_bounds
-    if cls.n_params and not (np.isfinite(th) and lo <= th <= hi):
-        raise DataValidationError(f"parameter 'theta' = {th!r} of the {cls.name} copula is outside [{lo}, {hi}]")
-    return th
+    try:
+        if not cls.n_params:
+            return check_float(theta, "theta", finite=False)
+        return check_float(theta, "theta", low=lo, high=hi)
+    except DataValidationError as exc:
+        raise DataValidationError(f"{cls.name} copula: {exc}") from exc

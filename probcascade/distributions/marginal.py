@@ -1,42 +1,22 @@
-"""Marginal distribution of calibrated confidence and its goodness of fit.
+"""The marginal model of one LLM's calibrated confidence: the point-mass beta mixture (eq. 7-8 of the study).
 
-The seed study (§3.2, eq. 7-8) models the calibrated confidence :math:`\\Phi` of one LLM as a mixed
-discrete-continuous distribution on :math:`[\\phi_{\\min}, \\phi_{\\max}]`: point masses :math:`w_{\\min}`,
-:math:`w_{\\max}` at the two ends (models that report certainty) plus, with weight :math:`1 - w_{\\min} - w_{\\max}`,
-a mixture of beta distributions rescaled to the interval.  This module provides
+Phi lives on ``[lo, hi]`` (phi_min, phi_max): point masses ``w_lo`` and ``w_hi`` at the two ends (confidences that
+calibration maps to the extremes, e.g. a model reporting certainty) plus, with weight ``1 - w_lo - w_hi``, a
+mixture of beta distributions rescaled to the interval.
 
-* :class:`PointMassBetaMixture`, a NumPyro distribution with closed-form, differentiable ``cdf``,
-  ``log_prob``, ``icdf`` and partial expectations :math:`E[\\Phi 1\\{\\Phi > a\\}]` (the integrals of the
-  cascade objective, seed Appendix B);
-* :func:`em_beta_mixture`, a pure, vmappable EM algorithm for beta mixtures with a padding mask;
-* :func:`fit_marginal_params` (pure, vmappable) and :func:`fit_marginal` (user entry point, model selection by
-  AIC/BIC) estimating the distribution as the study does: ends at the observed extremes, point masses by
-  counting, the beta mixture by EM on the interior points;
-* :func:`cvm_statistic`, the exact Cramér-von Mises distance :math:`\\int (F_n - F)^2 \\, dF` for the mixed
-  distribution, and :func:`marginal_gof` (seed §4.3.3, eq. 20, Tables 5-6) with Monte Carlo and parametric
-  bootstrap p-values, every bootstrap refit done in one vectorised call.
+Two layers share the parameters, :class:`MarginalParams` (a JAX pytree, batched over models or bootstrap
+replicates):
 
-The pure functions assume 64-bit JAX types are enabled (``with probcascade.float64():``); :func:`fit_marginal`,
-:func:`cvm_statistic` and :func:`marginal_gof` enable them themselves.
+* pure functions of ``(params, x)`` - :func:`cdf`, :func:`log_prob`, :func:`icdf`, :func:`sample`, :func:`mean`,
+  :func:`variance` and :func:`partial_expectation` ``E[Phi 1{Phi > a}]`` (the integrals of the cascade objective,
+  Appendix B of the study), with ``interior_*`` versions for the beta-mixture part alone - which the fitting,
+  goodness-of-fit and joint-model code jit and vmap directly;
+* :class:`PointMassBetaMixture`, the same operations as a NumPyro ``Distribution`` (NumPyro's ``cdf(value)``
+  signature), for users and probabilistic programs.
 
-Regularised incomplete beta function
-------------------------------------
-The brief was ``tfp.math.betainc`` (TensorFlow Probability, JAX substrate), with ``jax.scipy.special.betainc`` as
-the alternative.  Measured here:
-
-* ``jax.scipy.special.betainc`` has no derivatives in the shape parameters ("Betainc gradient with respect to a
-  and b not supported"), which posterior sampling and differentiating the cascade objective through fitted
-  parameters need; ``tfp.math.betainc`` has them.
-* Both evaluate the *value* with XLA's continued fraction, which iterates until every element of the whole
-  array has ``|delta - 1| < eps / 2`` (i.e. exactly 1.0), up to 600 iterations.  On a bootstrap-sized array
-  (200 x 1531 x 2) that took 8 s, against 0.9 s for a continued fraction stopping at a relative tolerance of
-  1e-15 (22 iterations) with the same accuracy (<= 1e-14 against SciPy).
-
-:func:`betainc` therefore computes the value with its own modified-Lentz continued fraction (symmetry switch at
-``x = (a + 1) / (a + b + 2)``, whole-array early stop at ``1e-15``, at most 300 iterations: accurate to ~1e-14 for
-shape parameters up to ~1e4 and ~1e-10 at the 1e6 cap) and a custom JVP: the ``x``-derivative is the beta density
-and the shape-parameter derivatives are delegated to ``tfp.math.betainc``'s JVP, so it is evaluated only when
-those derivatives are requested.
+Everything is closed-form and differentiable in ``x`` and in the parameters (the beta cdf is
+:func:`probcascade.special.betainc`); call it with float64 enabled (``with probcascade.float64():``). Fitting is in
+:mod:`probcascade.estimation.marginal`, the goodness-of-fit test in :mod:`probcascade.gof.marginal`.
 """
 
 from __future__ import annotations
@@ -290,7 +270,7 @@ def sample(p: MarginalParams, key, sample_shape: tuple[int, ...] = ()):
 
 
 class PointMassBetaMixture(npdist.Distribution):
-    """Point masses at ``lo`` and ``hi`` plus a beta mixture rescaled to ``[lo, hi]`` (seed eq. 7-8).
+    """Point masses at ``lo`` and ``hi`` plus a beta mixture rescaled to ``[lo, hi]`` (eq. 7-8 of the study).
 
     .. math::
         F = w_{lo} \\delta_{lo} + w_{hi} \\delta_{hi} + (1 - w_{lo} - w_{hi}) \\sum_j \\pi_j

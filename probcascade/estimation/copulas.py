@@ -1,42 +1,29 @@
-"""Bivariate copulas, rank-based fitting and the Kendall's-transform goodness-of-fit test (seed 002, §2, §3.2, §4.3).
+"""Rank-based estimation of bivariate copulas (§3.2 of the study) from pseudo-observations.
 
-A copula ``C(u, v)`` is the joint distribution function of two uniform variables. The Markov-copula model joins the
-calibrated confidences of adjacent models of a cascade with a Gumbel copula (eq. 9) whose parameter follows from
-Kendall's tau (eq. 10, ``theta = 1 / (1 - tau)``).
+The copula between two models' calibrated confidences is fitted on their ranks, not their values, so the margins
+never enter the estimate: :func:`pseudo_observations` turns each variable into ranks / (n + 1).
+:func:`fit_copula` estimates a family's parameter either by inverting Kendall's tau (eq. 10 for the Gumbel copula,
+``theta = 1 / (1 - tau)``; the study's method) or by maximum likelihood (a grid over tau refined by golden-section
+search, so only function values are compiled), and returns a :class:`CopulaFit` with log-likelihood, AIC and a
+standard error for theta (delta method on tau's U-statistic variance, or the observed information).
+:func:`compare_copulas` ranks several families by AIC. A family that models positive dependence only falls back to
+the independence copula, with a warning, when the data's tau is not positive.
 
-Families (:data:`COPULA_FAMILIES`)
-    ``gumbel`` (upper tail dependence, theta >= 1), ``clayton`` (lower tail dependence, theta > 0), ``frank``
-    (no tail dependence, any real theta, negative theta for negative dependence), ``survival_gumbel`` (the Gumbel
-    copula rotated by 180 degrees: lower tail dependence) and ``independence``.
+:func:`kendall_tau` is tau-b (ties handled), computed in row blocks in JAX so that memory stays O(n x block);
+:func:`kendall_tau_matrix` applies it to every pair of a frame's columns. Data are padded to a multiple of
+:data:`PAD_BUCKET`, with the true size a traced argument, so samples of similar sizes share one compilation; the
+goodness-of-fit test (:mod:`probcascade.gof.copula`) reuses these rank helpers and padding.
 
-Every family is a :class:`numpyro.distributions.Distribution` over the unit square (event shape ``(2,)``) with the
-copula cdf ``cdf(u, v)``, the log density ``log_prob(uv)``, the conditional distribution ``h(v, u) = P(V <= v | U = u)``
-and its inverse in ``v`` (``h_inv``, used for conditional sampling), Kendall's tau and the Kendall distribution
-function ``kendall_K(t) = P(C(U, V) <= t)``. The formulas are evaluated in log space (``x = -log u``, log-sum-exp,
-``log1mexp``) with ``u`` and ``v`` clipped to ``[1e-12, 1 - 1e-12]``, so that values, gradients in ``u``, ``v`` and
-``theta`` stay finite at the boundary of the square; ``cdf`` returns the exact boundary values ``C(u, 0) = 0``,
-``C(u, 1) = u``.
-
-The copula methods are pure JAX (jit- and vmap-able) and assume the caller enabled float64 (``with
-probcascade.float64():``). The fitting and testing entry points (:func:`fit_copula`, :func:`compare_copulas`,
-:func:`copula_gof`, :func:`simulate_copula_gof`, :func:`kendall_tau`, :func:`kendall_tau_matrix`,
-:func:`pseudo_observations`) enable it themselves and return NumPy / pandas objects.
-
-Goodness of fit (Genest, Remillard and Beaudoin 2009, "Kendall's transform")
-    ``W_i = (1/n) #{j : U_j <= U_i, V_j <= V_i}`` is the empirical copula at each pseudo-observation and ``K_n`` the
-    empirical distribution function of the ``W_i``. The statistic ``S_n = n * int (K_n - K_theta)^2 dK_theta``
-    compares it with the family's Kendall distribution; the study's Table 4 reports ``sqrt(n) * int (K_n -
-    K_theta)^2 dK_theta`` (``sqrt_n_cvm``). The p-value comes from a parametric bootstrap run as one compiled call.
-    ``statistic="plugin"`` gives the variant of the study's code (K_theta replaced by the empirical cdf of
-    C_theta(U_i, V_i)); see ``experiments/results/copula_gof_llama.md`` for both on the study's data.
+The entry points enable float64 themselves and return NumPy / pandas objects; the families are in
+:mod:`probcascade.distributions.copulas`.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Sequence
 import jax
 import jax.numpy as jnp
@@ -51,6 +38,8 @@ from probcascade.distributions.copulas import clip_unit
 from probcascade.distributions.copulas import eval_theta_from_tau
 from probcascade.distributions.copulas import get_family
 from probcascade.distributions.copulas import is_traced
+from probcascade.summary import FitResultMixin, Summary
+from probcascade.validation import check_array, check_choice, check_matching_rows
 
 __all__ = ["CopulaFit", "pseudo_observations", "kendall_tau", "kendall_tau_matrix", "fit_copula", "compare_copulas"]
 
@@ -64,46 +53,14 @@ PAD_VALUE = 2.0
 
 
 def pad_capacity(n: int) -> int:
+    # Not validation.padded_size: the rank statistics and the goodness-of-fit bootstrap are O(n^2) in the padded
+    # size, so rounding to a power of two could cost up to 4x the work; multiples of 128 keep the waste below 128
+    # entries. The padding is by PAD_VALUE (sorts last), not by a mask, and changing the size would change sums.
     return -(-n // PAD_BUCKET) * PAD_BUCKET
 
 
 def pad_unit(x: np.ndarray) -> jnp.ndarray:
     return jnp.asarray(np.concatenate([x, np.full(pad_capacity(x.size) - x.size, PAD_VALUE)]))
-
-
-# ------------------------------------------------------------------------------------------------ results
-def kv_table(title: str, rows: Sequence[tuple[str, str]]) -> str:
-    width = max(len(k) for k, _ in rows)
-    line = "=" * max(len(title), width + 24)
-    return "\n".join([title, line, *(f"{k:<{width}}  {val:>20}" for k, val in rows), line])
-
-
-def check_vector(x, name: str, *, unit: bool = False, min_n: int = 3) -> np.ndarray:
-    """A finite 1-d float vector (in [0, 1] if ``unit``) of length >= ``min_n``, or DataValidationError naming it."""
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataValidationError(f"argument '{name}' is not numeric: {exc}") from exc
-    if a.ndim != 1:
-        raise DataValidationError(f"argument '{name}' must be a 1-d vector, got shape {a.shape}")
-    if np.isnan(a).any():
-        raise DataValidationError(f"argument '{name}' contains {int(np.isnan(a).sum())} NaN value(s)")
-    if not np.isfinite(a).all():
-        raise DataValidationError(f"argument '{name}' contains infinite values")
-    if unit and ((a < 0.0) | (a > 1.0)).any():
-        raise DataValidationError(
-            f"argument '{name}' must lie in [0, 1] (pseudo-observations); got range [{a.min():.4g}, {a.max():.4g}]"
-        )
-    if a.size < min_n:
-        raise DataValidationError(f"argument '{name}' has {a.size} observation(s); at least {min_n} are needed")
-    return a
-
-
-def check_pair(x, y, names: tuple[str, str] = ("u", "v"), *, unit: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    a, b = check_vector(x, names[0], unit=unit), check_vector(y, names[1], unit=unit)
-    if a.size != b.size:
-        raise DataValidationError(f"arguments '{names[0]}' and '{names[1]}' differ in length ({a.size} vs {b.size})")
-    return a, b
 
 
 # ------------------------------------------------------------------------------------------------ rank statistics (core)
@@ -156,6 +113,38 @@ def kendall_tau_b(x: jnp.ndarray, y: jnp.ndarray, n_valid=None) -> jnp.ndarray:
 kendall_tau_b_jit = jax.jit(kendall_tau_b)
 
 
+@partial(jax.jit, static_argnames=("block",))
+def _tau_rows(x: jnp.ndarray, y: jnp.ndarray, n_valid, block: int = 256) -> jnp.ndarray:
+    """Per row i < n_valid, sums over j < n_valid of (sign(x_i - x_j) sign(y_i - y_j), [x_i == x_j], [y_i == y_j]);
+    shape (len(x), 3), rows >= n_valid are garbage.  The row sums of :func:`kendall_tau_b`'s kernel, for the
+    variance of Kendall's tau (its U-statistic projection)."""
+    rows, _ = row_blocks(x.shape[0], block)
+    col_ok = jnp.arange(x.shape[0]) < n_valid
+
+    def one(r):
+        k = _tau_kernel(x[r][:, None], x[None, :], y[r][:, None], y[None, :])
+        return jnp.sum(jnp.where(col_ok[None, :, None], k, 0.0), axis=1)
+
+    return jax.lax.map(one, rows).reshape(-1, 3)[: x.shape[0]]
+
+
+@x64
+def tau_standard_error(x: np.ndarray, y: np.ndarray) -> float:
+    """Asymptotic standard error of Kendall's tau-b of the 1-d float samples ``x``, ``y`` (of equal length >= 3).
+
+    Kendall's tau is a U-statistic of degree 2, so ``n Var(tau_n) -> 4 Var(h1(X, Y))`` with the projection
+    ``h1(x, y) = E[sign(x - X) sign(y - Y)]`` (Hoeffding 1948); ``h1`` is estimated at each observation by its
+    average over the other ``n - 1``, and the tie correction of tau-b is applied as a constant factor.
+    """
+    n = x.size
+    sums = np.asarray(_tau_rows(pad_unit(x), pad_unit(y), n))[:n]
+    h1 = sums[:, 0] / (n - 1)
+    var_h1 = float(np.sum((h1 - h1.mean()) ** 2) / (n - 1))
+    n0 = n * (n - 1) / 2.0
+    n1, n2 = (sums[:, 1].sum() - n) / 2.0, (sums[:, 2].sum() - n) / 2.0
+    return float(n0 / math.sqrt((n0 - n1) * (n0 - n2)) * math.sqrt(4.0 * var_h1 / n))
+
+
 # ------------------------------------------------------------------------------------------------ maximum likelihood (core)
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
@@ -194,8 +183,14 @@ def _loglik(u: jnp.ndarray, v: jnp.ndarray, n, theta, cls: type[Copula]) -> jnp.
     return jnp.sum(jnp.where(jnp.arange(u.shape[0]) < n, cls._log_pdf(clip_unit(u), clip_unit(v), theta), 0.0))
 
 
+@partial(jax.jit, static_argnames=("cls",))
+def _loglik_curvature(u: jnp.ndarray, v: jnp.ndarray, n, theta, cls: type[Copula]) -> jnp.ndarray:
+    """d^2 loglik / d theta^2 of the first n (padded) points, by ``jax.hessian``."""
+    return jax.hessian(lambda t: _loglik(u, v, n, t, cls))(theta)
+
+
 @dataclass(frozen=True)
-class CopulaFit:
+class CopulaFit(FitResultMixin):
     """A copula fitted to pseudo-observations.
 
     Attributes
@@ -213,6 +208,26 @@ class CopulaFit:
     method : {"tau", "mle"}
     requested_family : str
         The family asked for (differs from ``family`` after an independence fallback).
+    converged : bool
+        Always True for :func:`fit_copula` (tau inversion is closed form or a bisection to machine precision; the
+        likelihood search brackets the maximum to machine precision).
+    data : tuple of two ndarrays or None
+        The ``(u, v)`` the fit used, kept for the standard error (``None``: no standard error).
+
+    The common fit-result interface (:class:`~probcascade.summary.FitResultMixin`) adds ``params`` (``theta``;
+    empty for independence), ``se``, ``conf_int(alpha)``, ``bic``, ``to_frame()`` and ``summary()``.
+
+    Standard error of ``theta`` (computed on first access of ``se`` from the data kept by :func:`fit_copula`;
+    NaN for a fit built without data or whose ``theta`` is at a bound of the family's range):
+
+    * ``method="tau"``: the delta method, ``se(theta) = se(tau) / |d tau / d theta|``, with ``se(tau)`` the
+      U-statistic asymptotic standard error of Kendall's tau (:func:`tau_standard_error`) and the derivative by
+      ``jax.grad`` of the family's tau(theta).  Kendall's tau depends on ranks only, so this accounts for the
+      margins being estimated by pseudo-observations.
+    * ``method="mle"``: the observed information, ``se(theta) = (-d^2 loglik / d theta^2)^(-1/2)`` at the
+      estimate, the second derivative by ``jax.hessian``.  This is the MLE's standard error when ``u``, ``v`` are
+      the true uniform margins; on pseudo-observations it ignores the estimation of the margins and understates
+      the standard error of the pseudo-likelihood estimator (Genest, Ghoudi and Rivest 1995).
     """
 
     family: str
@@ -223,6 +238,8 @@ class CopulaFit:
     aic: float
     method: str
     requested_family: str
+    converged: bool = True
+    data: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
     def copula(self) -> Copula:
@@ -233,16 +250,50 @@ class CopulaFit:
     def n_params(self) -> int:
         return COPULA_FAMILIES[self.family].n_params
 
-    def summary(self) -> str:
+    @property
+    def params(self) -> pd.Series:
+        """``theta`` as a one-entry Series (empty for the independence copula)."""
+        return pd.Series([self.theta][: self.n_params], index=["theta"][: self.n_params], dtype=float)
+
+    @cached_property
+    def se(self) -> pd.Series:
+        """Standard error of ``theta`` (see the class docstring for the method)."""
+        return pd.Series([self._theta_se()][: self.n_params], index=["theta"][: self.n_params], dtype=float)
+
+    @x64
+    def _theta_se(self) -> float:
+        cls = COPULA_FAMILIES[self.family]
+        lo, hi = cls.theta_bounds
+        if self.data is None or not lo < self.theta < hi:
+            return float("nan")
+        u, v = self.data
+        theta = jnp.asarray(self.theta, dtype=jnp.float64)
+        if self.method == "mle":
+            info = -float(_loglik_curvature(pad_unit(u), pad_unit(v), u.size, theta, cls))
+            return 1.0 / math.sqrt(info) if info > 0 else float("nan")
+        slope = abs(float(jax.grad(cls._tau)(theta)))
+        return tau_standard_error(u, v) / slope if slope > 0 else float("nan")
+
+    def summary(self, title: str | None = None) -> Summary:
+        """Family, fit statistics and ``theta`` with its standard error (a :class:`~probcascade.summary.Summary`)."""
         fam = self.family if self.family == self.requested_family else f"{self.family} (fallback from {self.requested_family})"
-        rows = [("family", fam), ("method", self.method), ("n", str(self.n)), ("theta", f"{self.theta:.6g}"),
-                ("Kendall tau (data)", f"{self.tau:.4f}"), ("log-likelihood", f"{self.loglik:.4f}"), ("AIC", f"{self.aic:.4f}")]
-        return kv_table("Copula fit", rows)
+        out = Summary(title if title is not None else "Copula fit")
+        out.add_dict({"family": fam, "method": self.method, "n": self.n, "Kendall tau (data)": self.tau,
+                      "log-likelihood": self.loglik, "AIC": self.aic, "BIC": self.bic, "converged": self.converged},
+                     ncols=2)
+        if self.n_params:
+            out.add_table(FitResultMixin.to_frame(self).set_index("param"), "Parameters (95% Wald intervals)")
+            out.add_note("Standard error: " + ("delta method on Kendall's tau." if self.method == "tau"
+                                               else "observed information of the copula log-likelihood."))
+        return out
 
     def to_frame(self) -> pd.DataFrame:
+        """One row: family, method, ``n``, ``theta`` and its standard error ``se`` (NaN for independence), tau,
+        log-likelihood, AIC and BIC."""
         return pd.DataFrame([{"family": self.family, "requested_family": self.requested_family, "method": self.method,
                               "n": self.n, "theta": self.theta, "tau": self.tau, "n_params": self.n_params,
-                              "loglik": self.loglik, "aic": self.aic}])
+                              "loglik": self.loglik, "aic": self.aic, "se": self.se.get("theta", np.nan),
+                              "bic": self.bic}])
 
 
 # ------------------------------------------------------------------------------------------------ entry points
@@ -260,12 +311,13 @@ def pseudo_observations(x) -> np.ndarray | pd.DataFrame:
     ndarray or DataFrame (same shape and labels as ``x``), values in (0, 1).
     """
     if isinstance(x, pd.DataFrame):
-        cols = [pseudo_observations(check_vector(x[c], f"column '{c}'", min_n=1)) for c in x.columns]
+        a = check_array(x, "x", ndim=2, min_rows=1 if x.shape[1] else None)
+        cols = [pseudo_observations(a[:, j]) for j in range(a.shape[1])]
         return pd.DataFrame(np.column_stack(cols) if cols else np.empty((len(x), 0)), index=x.index, columns=x.columns)
-    a = np.asarray(x, dtype=np.float64)
+    a = check_array(x, "x", ndim=(1, 2), min_rows=1)
     if a.ndim == 2:
-        return np.column_stack([pseudo_observations(check_vector(a[:, j], f"x[:, {j}]", min_n=1)) for j in range(a.shape[1])])
-    return np.asarray(rank_pseudo(jnp.asarray(check_vector(a, "x", min_n=1))))
+        return np.column_stack([pseudo_observations(a[:, j]) for j in range(a.shape[1])])
+    return np.asarray(rank_pseudo(jnp.asarray(a)))
 
 
 @x64
@@ -282,11 +334,13 @@ def kendall_tau(x, y) -> float | jnp.ndarray:
     """
     if is_traced(x, y):
         return kendall_tau_b(jnp.asarray(x), jnp.asarray(y))
-    a, b = check_pair(x, y, ("x", "y"), unit=False)
+    a = check_array(x, "x", ndim=1, min_rows=3)
+    b = check_array(y, "y", ndim=1, min_rows=3)
+    check_matching_rows("x", a, "y", b)
     tau = float(kendall_tau_b_jit(pad_unit(a), pad_unit(b), a.size))
     if not np.isfinite(tau):
         which = "x" if np.ptp(a) == 0 else "y"
-        raise DataValidationError(f"argument '{which}' is constant: Kendall's tau is undefined")
+        raise DataValidationError(f"'{which}' is constant: Kendall's tau is undefined")
     return tau
 
 
@@ -304,15 +358,15 @@ def kendall_tau_matrix(frame: pd.DataFrame) -> pd.DataFrame:
     DataFrame, square, indexed and labelled by the columns, ones on the diagonal.
     """
     if not isinstance(frame, pd.DataFrame):
-        raise DataValidationError(f"argument 'frame' must be a pandas DataFrame, got {type(frame).__name__}")
+        raise DataValidationError(f"'frame' must be a pandas DataFrame, got {type(frame).__name__}")
     if frame.shape[1] < 2:
-        raise DataValidationError(f"argument 'frame' needs at least 2 columns, got {frame.shape[1]}")
-    data = np.column_stack([check_vector(frame[c], f"column '{c}'") for c in frame.columns])
+        raise DataValidationError(f"'frame' needs at least 2 columns, got {frame.shape[1]}")
+    data = check_array(frame, "frame", ndim=2, min_rows=3)
     i, j = np.triu_indices(data.shape[1], k=1)
     taus = np.asarray(jax.jit(jax.vmap(kendall_tau_b))(jnp.asarray(data[:, i].T), jnp.asarray(data[:, j].T)))
     if not np.isfinite(taus).all():
         const = [str(c) for c in frame.columns[np.ptp(data, axis=0) == 0]]
-        raise DataValidationError(f"constant column(s) {const}: Kendall's tau is undefined")
+        raise DataValidationError(f"'frame' has constant column(s) {const}: Kendall's tau is undefined")
     out = np.eye(data.shape[1])
     out[i, j] = out[j, i] = taus
     return pd.DataFrame(out, index=frame.columns, columns=frame.columns)
@@ -349,9 +403,10 @@ def fit_copula(u, v, family: str = "gumbel", method: str = "tau") -> CopulaFit:
         The log-likelihood is not finite at the fitted parameter.
     """
     cls = get_family(family)
-    if method not in ("tau", "mle"):
-        raise DataValidationError(f"unknown fitting method '{method}' (choose 'tau' or 'mle')")
-    a, b = check_pair(u, v)
+    check_choice(method, "method", ("tau", "mle"))
+    a = check_array(u, "u", ndim=1, unit_interval=True, min_rows=3)
+    b = check_array(v, "v", ndim=1, unit_interval=True, min_rows=3)
+    check_matching_rows("u", a, "v", b)
     tau = kendall_tau(a, b)
     requested = cls.name
     if cls.positive_only and tau <= 0.0:
@@ -369,7 +424,8 @@ def fit_copula(u, v, family: str = "gumbel", method: str = "tau") -> CopulaFit:
     loglik = float(_loglik(pa, pb, a.size, theta, cls))
     if not np.isfinite(loglik):
         raise FitError(f"{cls.name} copula: log-likelihood is not finite at theta = {float(theta)!r}")
-    return CopulaFit(cls.name, float(theta), tau, int(a.size), loglik, 2.0 * cls.n_params - 2.0 * loglik, method, requested)
+    return CopulaFit(cls.name, float(theta), tau, int(a.size), loglik, 2.0 * cls.n_params - 2.0 * loglik, method, requested,
+                     data=(a.copy(), b.copy()))
 
 
 @x64
@@ -395,7 +451,7 @@ def compare_copulas(
     ``theta``, ``model_tau``, ``loglik``, ``n_params``, ``aic``, ``delta_aic``.
     """
     if len(families) == 0:
-        raise DataValidationError("argument 'families' is empty")
+        raise DataValidationError("'families' is empty")
     rows = []
     for fam in families:
         with warnings.catch_warnings():

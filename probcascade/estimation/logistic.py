@@ -14,6 +14,8 @@ import pandas as pd
 from scipy import stats
 from probcascade.precision import x64
 from probcascade.exceptions import DataValidationError, FitError, SeparationWarning
+from probcascade.summary import FitResultMixin, Summary
+from probcascade.validation import check_array, check_matching_rows
 
 
 # ---------------------------------------------------------------------------------------------------------- core
@@ -66,10 +68,13 @@ def _separated_1d(x: np.ndarray, y: np.ndarray) -> bool:
 
 
 @dataclass
-class LogisticFit:
+class LogisticFit(FitResultMixin):
     """Maximum-likelihood logistic regression results (statsmodels-like).
 
-    ``se``, ``z`` and ``p_value`` come from the observed Fisher information at the MLE.
+    ``se``, ``z`` and ``p_value`` come from the observed Fisher information at the MLE.  The common fit-result
+    interface (:class:`~probcascade.summary.FitResultMixin`): ``params`` (``coef`` as a Series indexed by
+    ``names``), ``se``, ``conf_int(alpha)``, ``loglik``, ``aic``, ``bic``, ``n``, ``converged``, ``to_frame()``,
+    ``summary()``.
     """
 
     names: tuple[str, ...]
@@ -85,6 +90,11 @@ class LogisticFit:
     model: str = ""
 
     @property
+    def params(self) -> pd.Series:
+        """``coef`` as a Series indexed by the term names."""
+        return pd.Series(np.asarray(self.coef, dtype=np.float64), index=pd.Index(self.names, name="term"))
+
+    @property
     def aic(self) -> float:
         return 2 * len(self.coef) - 2 * self.loglik
 
@@ -92,22 +102,25 @@ class LogisticFit:
     def bic(self) -> float:
         return len(self.coef) * np.log(self.n) - 2 * self.loglik
 
-    def to_frame(self) -> pd.DataFrame:
-        ci = stats.norm.ppf(0.975) * self.se
+    def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per term (index ``term``): ``coef``, ``std_err``, ``z``, ``p_value`` and the Wald ``1 - alpha``
+        interval ``ci_low``, ``ci_high``."""
+        ci = self.conf_int(alpha)
         return pd.DataFrame(
             {"coef": self.coef, "std_err": self.se, "z": self.z, "p_value": self.p_value,
-             "ci_low": self.coef - ci, "ci_high": self.coef + ci},
+             "ci_low": ci["lower"].to_numpy(), "ci_high": ci["upper"].to_numpy()},
             index=pd.Index(self.names, name="term"),
         )
 
-    def summary(self) -> str:
-        head = (
-            f"Logistic calibration{' of ' + self.model if self.model else ''}\n"
-            f"  n = {self.n}   log-likelihood = {self.loglik:.4f}   AIC = {self.aic:.2f}   BIC = {self.bic:.2f}\n"
-            f"  converged = {self.converged} ({self.n_iter} Newton steps)"
-            + ("   WARNING: perfect separation (ridge-penalised fit)" if self.separated else "")
-        )
-        return head + "\n" + self.to_frame().to_string(float_format=lambda v: f"{v: .4g}")
+    def summary(self, title: str | None = None) -> Summary:
+        """Fit statistics and the coefficient table (a :class:`~probcascade.summary.Summary`)."""
+        out = Summary(title if title is not None else f"Logistic calibration{' of ' + self.model if self.model else ''}")
+        out.add_dict({"n": self.n, "log-likelihood": self.loglik, "AIC": self.aic, "BIC": self.bic,
+                      "converged": self.converged, "Newton steps": self.n_iter}, ncols=2, float_format="{:.4f}")
+        out.add_table(self.to_frame(), float_format="{:.4g}")
+        if self.separated:
+            out.add_note(f"WARNING{' (' + self.model + ')' if self.model else ''}: perfect separation (ridge-penalised fit)")
+        return out
 
 
 @x64
@@ -129,12 +142,12 @@ def fit_logistic(
     Raises :class:`FitError` naming ``model`` if ``y`` has a single outcome; warns with :class:`SeparationWarning`
     (and refits with ``ridge_on_separation``) under perfect separation.
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-        raise DataValidationError(f"model '{model}': design matrix {X.shape} and outcome {y.shape} do not match")
-    if not np.all(np.isfinite(X)):
-        raise DataValidationError(f"model '{model}': the calibration feature has non-finite values")
+    try:
+        X = check_array(X, "X", ndim=2, column_names=names)
+        y = check_array(y, "y", ndim=1, binary=True)
+        check_matching_rows("X", X, "y", y)
+    except DataValidationError as exc:
+        raise DataValidationError(f"model '{model}': {exc}") from exc
     outcomes = np.unique(y)
     if outcomes.size < 2:
         raise FitError(

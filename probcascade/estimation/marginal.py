@@ -1,42 +1,12 @@
-"""Marginal distribution of calibrated confidence and its goodness of fit.
+"""Maximum-likelihood fit of the point-mass beta mixture (eq. 7-8 of the study) to one model's calibrated confidences.
 
-The seed study (§3.2, eq. 7-8) models the calibrated confidence :math:`\\Phi` of one LLM as a mixed
-discrete-continuous distribution on :math:`[\\phi_{\\min}, \\phi_{\\max}]`: point masses :math:`w_{\\min}`,
-:math:`w_{\\max}` at the two ends (models that report certainty) plus, with weight :math:`1 - w_{\\min} - w_{\\max}`,
-a mixture of beta distributions rescaled to the interval.  This module provides
-
-* :class:`PointMassBetaMixture`, a NumPyro distribution with closed-form, differentiable ``cdf``,
-  ``log_prob``, ``icdf`` and partial expectations :math:`E[\\Phi 1\\{\\Phi > a\\}]` (the integrals of the
-  cascade objective, seed Appendix B);
-* :func:`em_beta_mixture`, a pure, vmappable EM algorithm for beta mixtures with a padding mask;
-* :func:`fit_marginal_params` (pure, vmappable) and :func:`fit_marginal` (user entry point, model selection by
-  AIC/BIC) estimating the distribution as the study does: ends at the observed extremes, point masses by
-  counting, the beta mixture by EM on the interior points;
-* :func:`cvm_statistic`, the exact Cramér-von Mises distance :math:`\\int (F_n - F)^2 \\, dF` for the mixed
-  distribution, and :func:`marginal_gof` (seed §4.3.3, eq. 20, Tables 5-6) with Monte Carlo and parametric
-  bootstrap p-values, every bootstrap refit done in one vectorised call.
-
-The pure functions assume 64-bit JAX types are enabled (``with probcascade.float64():``); :func:`fit_marginal`,
-:func:`cvm_statistic` and :func:`marginal_gof` enable them themselves.
-
-Regularised incomplete beta function
-------------------------------------
-The brief was ``tfp.math.betainc`` (TensorFlow Probability, JAX substrate), with ``jax.scipy.special.betainc`` as
-the alternative.  Measured here:
-
-* ``jax.scipy.special.betainc`` has no derivatives in the shape parameters ("Betainc gradient with respect to a
-  and b not supported"), which posterior sampling and differentiating the cascade objective through fitted
-  parameters need; ``tfp.math.betainc`` has them.
-* Both evaluate the *value* with XLA's continued fraction, which iterates until every element of the whole
-  array has ``|delta - 1| < eps / 2`` (i.e. exactly 1.0), up to 600 iterations.  On a bootstrap-sized array
-  (200 x 1531 x 2) that took 8 s, against 0.9 s for a continued fraction stopping at a relative tolerance of
-  1e-15 (22 iterations) with the same accuracy (<= 1e-14 against SciPy).
-
-:func:`betainc` therefore computes the value with its own modified-Lentz continued fraction (symmetry switch at
-``x = (a + 1) / (a + b + 2)``, whole-array early stop at ``1e-15``, at most 300 iterations: accurate to ~1e-14 for
-shape parameters up to ~1e4 and ~1e-10 at the 1e6 cap) and a custom JVP: the ``x``-derivative is the beta density
-and the shape-parameter derivatives are delegated to ``tfp.math.betainc``'s JVP, so it is evaluated only when
-those derivatives are requested.
+:func:`fit_marginal` estimates the distribution as the study does - the support ``[lo, hi]`` at the observed
+extremes, the point masses by counting the observations at the ends, the beta mixture by EM on the interior points
+(:mod:`probcascade.estimation.em`) - optionally choosing the number of components by AIC or BIC, and returns a
+:class:`MarginalFit` (parameters, log-likelihood, AIC/BIC, convergence flag, ``summary()``). It is the user entry
+point around the pure fit: it validates the data, enables float64 itself, and pads the sample to a power of two so
+that fits of similar sizes reuse one compilation. :func:`as_params` reads the parameters out of any of the
+marginal's representations (fit, distribution or parameter tuple).
 """
 
 from __future__ import annotations
@@ -51,6 +21,8 @@ from probcascade.exceptions import DataValidationError, FitError
 from probcascade.distributions.marginal import MarginalParams
 from probcascade.distributions.marginal import PointMassBetaMixture
 from probcascade.estimation.em import N_ITER, fit_core
+from probcascade.summary import FitResultMixin, Summary
+from probcascade.validation import check_array, check_choice, check_float, check_int, pad_rows, padded_size
 
 __all__ = ["fit_marginal", "MarginalFit", "as_params"]
 
@@ -65,12 +37,12 @@ def as_params(dist, name: str = "dist") -> MarginalParams:
         return dist.params
     if isinstance(dist, PointMassBetaMixture):
         if dist.batch_shape != ():
-            raise DataValidationError(f"{name}: expected an unbatched distribution, got batch shape {dist.batch_shape}")
+            raise DataValidationError(f"'{name}' must be an unbatched distribution, got batch shape {dist.batch_shape}")
         return MarginalParams(*(np.asarray(z) for z in dist.params))
     if isinstance(dist, MarginalParams):
         return dist
     raise DataValidationError(
-        f"{name}: expected PointMassBetaMixture, MarginalFit or MarginalParams, got {type(dist).__name__}"
+        f"'{name}' must be a PointMassBetaMixture, MarginalFit or MarginalParams, got {type(dist).__name__}"
     )
 
 
@@ -80,22 +52,12 @@ def as_params(dist, name: str = "dist") -> MarginalParams:
 
 
 def check_marginal_data(values, name: str, min_size: int = 2, allow_constant: bool = False) -> np.ndarray:
-    """Validate a 1-D sample of finite reals (with spread unless ``allow_constant``); messages name the parameter."""
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataValidationError(f"{name}: expected a 1-D array of real numbers ({exc})") from exc
-    if arr.ndim != 1:
-        raise DataValidationError(f"{name}: expected a 1-D array, got shape {arr.shape}")
-    if arr.size < min_size:
-        raise DataValidationError(f"{name}: need at least {min_size} observations, got {arr.size}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise DataValidationError(
-            f"{name}: {int(bad.sum())} non-finite value(s) (NaN or inf), first at index {int(np.argmax(bad))}"
-        )
+    """A finite 1-D sample of at least ``min_size`` observations, with spread unless ``allow_constant``."""
+    arr = check_array(values, name, ndim=1, min_rows=min_size)
     if not allow_constant and arr.min() == arr.max():
-        raise DataValidationError(f"{name}: all {arr.size} values equal {arr[0]!r}; a constant sample has no spread to fit")
+        raise DataValidationError(
+            f"'{name}' is constant: all {arr.size} values equal {float(arr[0])!r}; a constant sample has no spread to fit"
+        )
     return arr
 
 
@@ -104,8 +66,15 @@ def _to_numpy(params: MarginalParams) -> MarginalParams:
 
 
 @dataclasses.dataclass(frozen=True)
-class MarginalFit:
+class MarginalFit(FitResultMixin):
     """A fitted point-mass beta mixture.
+
+    The common fit-result interface (:class:`~probcascade.summary.FitResultMixin`: ``se``, ``conf_int(alpha)``,
+    ``to_frame()``, ``summary()`` next to ``loglik``, ``aic``, ``bic``, ``n``, ``converged``) sees the parameters
+    as a Series named ``lo``, ``hi``, ``w_lo``, ``w_hi``, ``mix[j]``, ``alpha[j]``, ``beta[j]`` (:attr:`param_series`);
+    ``params`` stays the :class:`MarginalParams`.  Standard errors: binomial ``sqrt(w (1 - w) / n)`` for the point
+    masses (counted proportions); NaN for the ends (sample extremes, a non-regular problem) and the beta mixture
+    (EM gives no information matrix).
 
     Attributes
     ----------
@@ -147,45 +116,66 @@ class MarginalFit:
         """The fitted :class:`PointMassBetaMixture` (float64; evaluate it under ``probcascade.float64()``)."""
         return PointMassBetaMixture.from_params(self.params)
 
-    def to_frame(self) -> pd.DataFrame:
-        """Parameters in long form: columns ``parameter``, ``component`` (NaN for scalars), ``value``."""
+    @property
+    def param_series(self) -> pd.Series:
+        """The parameters as a flat Series: ``lo``, ``hi``, ``w_lo``, ``w_hi``, then ``mix[j]``, ``alpha[j]``,
+        ``beta[j]`` per component ``j``."""
+        p = self.params
+        names = ["lo", "hi", "w_lo", "w_hi"]
+        values = [float(getattr(p, name)) for name in names]
+        for j in range(self.n_components):
+            names += [f"{name}[{j}]" for name in ("mix", "alpha", "beta")]
+            values += [float(getattr(p, name)[j]) for name in ("mix", "alpha", "beta")]
+        return pd.Series(values, index=names, dtype=float)
+
+    @property
+    def se(self) -> pd.Series:
+        """Standard errors (see the class docstring): binomial for ``w_lo``, ``w_hi``, NaN otherwise."""
+        par = self.param_series
+        out = pd.Series(np.nan, index=par.index)
+        for name in ("w_lo", "w_hi"):
+            out[name] = math.sqrt(par[name] * (1.0 - par[name]) / self.n)
+        return out
+
+    def _estimates(self) -> tuple[pd.Series, pd.Series]:
+        return self.param_series, self.se
+
+    def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Parameters in long form: columns ``parameter``, ``component`` (NaN for scalars), ``value``, and the
+        standard error ``se`` with the Wald ``1 - alpha`` interval ``lower``, ``upper`` (see the class docstring)."""
         p = self.params
         rows = [(name, np.nan, float(getattr(p, name))) for name in ("lo", "hi", "w_lo", "w_hi")]
         for j in range(self.n_components):
             rows += [(name, j, float(getattr(p, name)[j])) for name in ("mix", "alpha", "beta")]
-        return pd.DataFrame(rows, columns=["parameter", "component", "value"])
+        out = pd.DataFrame(rows, columns=["parameter", "component", "value"])
+        ci = self.conf_int(alpha)
+        out["se"], out["lower"], out["upper"] = self.se.to_numpy(), ci["lower"].to_numpy(), ci["upper"].to_numpy()
+        return out
 
-    def summary(self) -> str:
-        """Readable table of the fit."""
+    def summary(self, title: str | None = None) -> Summary:
+        """Fit statistics, the ends with their point masses and the beta components (a
+        :class:`~probcascade.summary.Summary`)."""
         p = self.params
         sel = f" (selected by {self.criterion.upper()})" if self.criterion else ""
-        lines = [
-            "Point-mass beta mixture (marginal of calibrated confidence)",
-            "=" * 62,
-            f"n observations: {self.n:>8d}    components: {self.n_components}{sel}",
-            f"log-likelihood: {self.loglik:>12.4f}    AIC: {self.aic:>10.3f}    BIC: {self.bic:>10.3f}",
-            f"EM iterations: {self.n_iter:>6d}    converged: {self.converged}",
-            "-" * 62,
-            f"phi_min (lo): {float(p.lo):.6f}    w_lo: {float(p.w_lo):.4f}",
-            f"phi_max (hi): {float(p.hi):.6f}    w_hi: {float(p.w_hi):.4f}",
-            "-" * 62,
-            f"{'component':>10s} {'weight':>10s} {'alpha':>12s} {'beta':>12s} {'mean (0,1)':>12s}",
-        ]
-        for j in range(self.n_components):
-            a, b = float(p.alpha[j]), float(p.beta[j])
-            lines.append(f"{j:>10d} {float(p.mix[j]):>10.4f} {a:>12.4f} {b:>12.4f} {a / (a + b):>12.4f}")
-        lines.append("=" * 62)
-        return "\n".join(lines)
-
-
-def _padded(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``x`` padded to the next power of two (at least 128) and its validity mask, to reuse compiled fits."""
-    size = max(128, 1 << (x.size - 1).bit_length())
-    return np.pad(x, (0, size - x.size), constant_values=x[0]), np.arange(size) < x.size
+        out = Summary(title if title is not None else "Point-mass beta mixture (marginal of calibrated confidence)")
+        out.add_dict({"n observations": self.n, "components": f"{self.n_components}{sel}",
+                      "log-likelihood": self.loglik, "AIC": self.aic, "BIC": self.bic, "EM iterations": self.n_iter,
+                      "converged": self.converged}, ncols=2)
+        out.add_dict({"phi_min (lo)": float(p.lo), "phi_max (hi)": float(p.hi), "w_lo": float(p.w_lo),
+                      "w_hi": float(p.w_hi)}, ncols=2)
+        a, b = np.asarray(p.alpha, dtype=np.float64), np.asarray(p.beta, dtype=np.float64)
+        comps = pd.DataFrame({"weight": np.asarray(p.mix, dtype=np.float64), "alpha": a, "beta": b,
+                              "mean (0,1)": a / (a + b)}, index=pd.RangeIndex(self.n_components, name="component"))
+        out.add_table(comps, float_format="{:.4f}")
+        if not self.converged:
+            out.add_note("Warning: the EM did not converge; estimates may be unreliable.")
+        return out
 
 
 def _make_fit(x: np.ndarray, lo: float, hi: float, m: int, n_iter: int, n_bounds: int, criterion) -> MarginalFit:
-    xp, valid = _padded(x)
+    # padded (the common rule, at least 128 rows) with copies of x[0], which keep the masked rows inside the
+    # support, so that fits of samples of similar sizes reuse one compilation
+    xp, valid = pad_rows(x, padded_size(x.size, minimum=128), "first")
     params, em, loglik = fit_core(
         jnp.asarray(xp), jnp.asarray(valid), jnp.asarray(lo), jnp.asarray(hi), n_components=m, n_iter=n_iter
     )
@@ -221,7 +211,7 @@ def fit_marginal(
     max_components: int = 4,
     n_iter: int = N_ITER,
 ) -> MarginalFit:
-    """Fit the point-mass beta mixture (seed eq. 7-8) to calibrated confidences.
+    """Fit the point-mass beta mixture (eq. 7-8 of the study) to calibrated confidences.
 
     Parameters
     ----------
@@ -251,22 +241,18 @@ def fit_marginal(
         Too few interior observations for the number of components.
     """
     x = check_marginal_data(phi, "phi")
-    if criterion not in (None, "aic", "bic"):
-        raise DataValidationError(f"criterion: expected None, 'aic' or 'bic', got {criterion!r}")
-    for name, val in (("n_components", n_components), ("max_components", max_components), ("n_iter", n_iter)):
-        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < 1:
-            raise DataValidationError(f"{name}: expected a positive integer, got {val!r}")
+    check_choice(criterion, "criterion", (None, "aic", "bic"))
+    check_int(n_components, "n_components", low=1)
+    check_int(max_components, "max_components", low=1)
+    check_int(n_iter, "n_iter", low=1)
     n_bounds = (lo is None) + (hi is None)
-    lo_v = float(x.min()) if lo is None else float(lo)
-    hi_v = float(x.max()) if hi is None else float(hi)
-    for name, val in (("lo", lo_v), ("hi", hi_v)):
-        if not math.isfinite(val):
-            raise DataValidationError(f"{name}: must be finite, got {val!r}")
+    lo_v = float(x.min()) if lo is None else check_float(lo, "lo")
+    hi_v = float(x.max()) if hi is None else check_float(hi, "hi")
     if not lo_v < hi_v:
-        raise DataValidationError(f"lo, hi: need lo < hi, got lo={lo_v!r}, hi={hi_v!r}")
+        raise DataValidationError(f"'lo' must be < 'hi', got lo={lo_v!r}, hi={hi_v!r}")
     if x.min() < lo_v or x.max() > hi_v:
         raise DataValidationError(
-            f"phi: values must lie in [lo, hi] = [{lo_v!r}, {hi_v!r}], observed range [{x.min()!r}, {x.max()!r}]"
+            f"'phi' must lie in [lo, hi] = [{lo_v!r}, {hi_v!r}], observed range [{float(x.min())!r}, {float(x.max())!r}]"
         )
     n_interior = int(np.sum((x > lo_v) & (x < hi_v)))
     candidates = range(1, max_components + 1) if criterion else (n_components,)

@@ -1,15 +1,13 @@
-"""Empirical evaluation of LLM cascades: routing, error-cost curves, their area (AUC) and paired comparisons.
+"""Scoring error-cost curves: the study's AUC and paired comparisons of two tuning methods.
 
-Conventions (seed 002, eq. 1): the cascade is ``M_1 -> ... -> M_k``; a query stops at the first model ``i < k``
-whose calibrated confidence is *strictly* above its threshold, ``phi_i > threshold_i``, and otherwise moves on; the
-last model always answers.  The cost of a query is the sum of the costs of every model it visited.
+* :func:`error_cost_auc` is the study's performance metric (§4.4 and Table 7 of the study): the area under two
+  test error-vs-cost curves over the cost range both cover, linearly interpolated and divided by that range, so it
+  is a mean error rate (lower is better) and two methods are always compared on the same costs.
+  :func:`curve_area` is the same area for one curve on a given range.
+* :func:`paired_wilcoxon` and :func:`percent_change` compare two methods' AUCs paired by cascade (the study's
+  significance test and its percentage improvements).
 
-* :func:`route` scores many threshold vectors at once on per-query data: error rate, mean cost and the share of
-  queries answered by each model.  The core (:func:`route_core`) is pure JAX, vmapped over threshold vectors and
-  mapped over fixed-size batches of them (``jax.lax.map(..., batch_size=...)``) so that memory stays bounded.
-* :func:`error_cost_auc` is the study's performance metric (seed 002 §4.4, Table 7): the area under the test
-  error-vs-cost curve over the cost range both curves cover, divided by that range.
-* :func:`paired_wilcoxon` and :func:`percent_change` compare two methods' AUCs paired by cascade.
+NumPy, SciPy and pandas only, no JAX: the curves are small and scored once, after tuning.
 """
 
 from __future__ import annotations
@@ -20,20 +18,22 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from probcascade.exceptions import DataValidationError
+from probcascade.summary import Summary
+from probcascade.validation import check_array, check_choice, check_float, check_matching_rows
 
 __all__ = ["AUCResult", "curve_area", "error_cost_auc", "PairedComparison", "paired_wilcoxon", "percent_change"]
 
 # ------------------------------------------------------------------------------------------------------- AUC
-def _curve(cost, err, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Sort one error-cost curve by cost; at duplicate costs keep the lowest error (the lower envelope)."""
-    x = np.asarray(cost, dtype=np.float64).ravel()
-    y = np.asarray(err, dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise DataValidationError(f"'cost_{name}' and 'err_{name}' have different lengths ({x.size} vs {y.size})")
+def _curve(cost, err, suffix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sort one error-cost curve by cost; at duplicate costs keep the lowest error (the lower envelope).
+
+    ``suffix`` completes the argument names in messages (``"_a"``: ``'cost_a'`` and ``'err_a'``).
+    """
+    x = check_array(cost, f"cost{suffix}").ravel()
+    y = check_array(err, f"err{suffix}").ravel()
+    check_matching_rows(f"cost{suffix}", x, f"err{suffix}", y)
     if x.size == 0:
-        raise DataValidationError(f"curve '{name}' is empty")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise DataValidationError(f"curve '{name}' contains NaN or infinite costs or errors")
+        raise DataValidationError(f"'cost{suffix}' is empty: the curve has no points")
     order = np.lexsort((y, x))
     x, y = x[order], y[order]
     first = np.concatenate([[True], x[1:] != x[:-1]])
@@ -47,7 +47,9 @@ def curve_area(cost, err, lo: float, hi: float) -> float:
     exactly (trapezoid rule on the curve's own knots) from ``lo`` to ``hi`` and divided by ``hi - lo``.  ``[lo, hi]``
     must lie inside the curve's cost range.
     """
-    x, y = _curve(cost, err, "a")
+    x, y = _curve(cost, err, "")
+    check_float(lo, "lo")
+    check_float(hi, "hi")
     if not hi > lo:
         raise DataValidationError(f"degenerate cost range: lo={lo!r} must be < hi={hi!r}")
     if lo < x[0] or hi > x[-1]:
@@ -66,15 +68,13 @@ class AUCResult(NamedTuple):
 
 
 def error_cost_auc(cost_a, err_a, cost_b, err_b) -> AUCResult:
-    """Area under two error-vs-cost curves on the cost range both cover (seed 002 §4.4, Table 7).
+    """Area under two error-vs-cost curves on the cost range both cover (§4.4 and Table 7 of the study).
 
     Each curve is sorted by cost and linearly interpolated; both are integrated from the larger of the two minimum
     costs to the smaller of the two maximum costs and divided by that range, so the AUC is a mean error rate over
     the common cost range (lower is better).  Points with the same cost keep the lowest error: a duplicate cost
-    means two threshold vectors with the same mean cost, and the better one is achievable at that cost.  On the
-    78 reference grid-search test curves (Llama; MMLU, MedMCQA, TruthfulQA) there are 57 duplicate costs, all but
-    one from vectors that route the test queries identically; keeping the lowest, mean or highest error reproduces
-    the reference AUCs equally well (mean absolute deviation 2.6e-6 to 2.7e-6, the rounding of the reference).
+    means two threshold vectors with the same mean cost, and the better one is achievable at that cost (on the
+    study's reference curves the choice makes no difference: docs/design_notes.md#evaluation).
 
     Parameters
     ----------
@@ -91,8 +91,8 @@ def error_cost_auc(cost_a, err_a, cost_b, err_b) -> AUCResult:
     DataValidationError
         When a curve is empty or non-finite, or the common cost range is empty or a single point.
     """
-    xa, _ = _curve(cost_a, err_a, "a")
-    xb, _ = _curve(cost_b, err_b, "b")
+    xa, _ = _curve(cost_a, err_a, "_a")
+    xb, _ = _curve(cost_b, err_b, "_b")
     lo, hi = max(xa[0], xb[0]), min(xa[-1], xb[-1])
     if not hi > lo:
         raise DataValidationError(
@@ -104,12 +104,11 @@ def error_cost_auc(cost_a, err_a, cost_b, err_b) -> AUCResult:
 
 # ------------------------------------------------------------------------------------------ paired comparison
 def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    if a.shape != b.shape:
-        raise DataValidationError(f"'auc_a' and 'auc_b' must be paired (same length), got {a.size} and {b.size}")
-    if a.size == 0 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        raise DataValidationError("'auc_a' and 'auc_b' must be non-empty and finite")
+    a = check_array(a, "auc_a").ravel()
+    b = check_array(b, "auc_b").ravel()
+    check_matching_rows("auc_a", a, "auc_b", b)  # paired: the same cascades in the same order
+    if a.size == 0:
+        raise DataValidationError("'auc_a' and 'auc_b' are empty: no pairs to compare")
     if np.any(b == 0):
         raise DataValidationError("'auc_b' contains 0: the percentage change is undefined")
     return a, b
@@ -148,27 +147,24 @@ class PairedComparison:
         """One-row DataFrame of the comparison."""
         return pd.DataFrame([self.__dict__])
 
-    def summary(self) -> str:
-        """Readable table of the comparison."""
-        rows = [
-            ("pairs", f"{self.n}"),
-            ("mean AUC a", f"{self.mean_a:.4f}"),
-            ("mean AUC b", f"{self.mean_b:.4f}"),
-            ("% change (a vs b)", f"{self.pct_change:+.2f} +- {self.pct_change_se:.2f}"),
-            ("Wilcoxon statistic", f"{self.statistic:.4g}"),
-            (f"p-value ({self.alternative})", f"{self.pvalue:.3g}"),
-        ]
-        width = max(len(r[0]) for r in rows)
-        lines = ["Paired Wilcoxon signed-rank test of AUC", "=" * (width + 16)]
-        lines += [f"{name:<{width}}  {value:>14}" for name, value in rows]
-        return "\n".join(lines)
+    def summary(self) -> Summary:
+        """Readable table of the comparison (a :class:`~probcascade.summary.Summary`)."""
+        return Summary("Paired Wilcoxon signed-rank test of AUC").add_dict({
+            "pairs": self.n,
+            "mean AUC a": self.mean_a,
+            "mean AUC b": self.mean_b,
+            "% change (a vs b)": self.pct_change,
+            "% change std. error": self.pct_change_se,
+            "Wilcoxon statistic": self.statistic,
+            f"p-value ({self.alternative})": self.pvalue,
+        }, float_format="{:.4g}")
 
 
 def paired_wilcoxon(auc_a, auc_b, alternative: str = "less") -> PairedComparison:
     """Wilcoxon signed-rank test of two methods' AUCs paired by cascade, with the mean percentage change.
 
     The study tests ``wilcoxon(auc_baseline, auc_method, alternative="greater")``; with ``a`` the method and ``b``
-    the baseline the default ``alternative="less"`` (``a - b`` tends to be negative) is the same test.  (The seed
+    the baseline the default ``alternative="less"`` (``a - b`` tends to be negative) is the same test.  (The study
     calls it a "rank-sum" test; paired by cascade it is the signed-rank test.)
 
     Parameters
@@ -181,8 +177,7 @@ def paired_wilcoxon(auc_a, auc_b, alternative: str = "less") -> PairedComparison
     a, b = _paired(auc_a, auc_b)
     if a.size < 2:
         raise DataValidationError(f"the paired test needs at least 2 pairs, got {a.size}")
-    if alternative not in ("less", "greater", "two-sided"):
-        raise DataValidationError(f"'alternative' must be 'less', 'greater' or 'two-sided', got {alternative!r}")
+    check_choice(alternative, "alternative", ("less", "greater", "two-sided"))
     if np.all(a == b):
         raise DataValidationError("'auc_a' and 'auc_b' are identical: the Wilcoxon test is undefined")
     res = stats.wilcoxon(a, b, alternative=alternative)

@@ -1,15 +1,16 @@
-"""Empirical evaluation of LLM cascades: routing, error-cost curves, their area (AUC) and paired comparisons.
+"""Routing queries through a cascade on data: many threshold vectors at once, or any
+:class:`~probcascade.policies.Policy`.
 
-Conventions (seed 002, eq. 1): the cascade is ``M_1 -> ... -> M_k``; a query stops at the first model ``i < k``
+Conventions (eq. 1 of the study): the cascade is ``M_1 -> ... -> M_k``; a query stops at the first model ``i < k``
 whose calibrated confidence is *strictly* above its threshold, ``phi_i > threshold_i``, and otherwise moves on; the
-last model always answers.  The cost of a query is the sum of the costs of every model it visited.
+last model always answers. The cost of a query is the sum of the costs of every model it visited.
 
-* :func:`route` scores many threshold vectors at once on per-query data: error rate, mean cost and the share of
-  queries answered by each model.  The core (:func:`route_core`) is pure JAX, vmapped over threshold vectors and
-  mapped over fixed-size batches of them (``jax.lax.map(..., batch_size=...)``) so that memory stays bounded.
-* :func:`error_cost_auc` is the study's performance metric (seed 002 §4.4, Table 7): the area under the test
-  error-vs-cost curve over the cost range both curves cover, divided by that range.
-* :func:`paired_wilcoxon` and :func:`percent_change` compare two methods' AUCs paired by cascade.
+* :func:`route` scores many threshold vectors on per-query data: error rate, mean cost and the share of queries
+  answered by each model. Its core (:func:`route_core`) is pure JAX, vmapped over threshold vectors and mapped over
+  fixed-size batches of them (``jax.lax.map(..., batch_size=...)``), so that scoring a whole frontier or a grid of
+  candidates is one compiled call with bounded memory.
+* :func:`score_policy` routes queries through any policy (threshold cascade or not) and scores its decisions, so
+  evaluation does not depend on the kind of policy.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from probcascade.precision import x64
 from probcascade.exceptions import DataValidationError
+from probcascade.validation import check_array, check_int, pad_rows, padded_size
 
 __all__ = ["Routing", "route", "route_core", "PolicyScore", "score_policy"]
 
@@ -27,58 +29,35 @@ DEFAULT_BATCH = 1024
 
 
 # ------------------------------------------------------------------------------------------------ validation
-def _as_matrix(x, name: str, n: int | None = None, k: int | None = None) -> np.ndarray:
-    """``x`` as a finite float64 (n, k) matrix; errors name the argument."""
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2:
-        raise DataValidationError(f"'{name}' must be a 2-D (n_queries, n_models) array, got shape {arr.shape}")
-    if n is not None and arr.shape[0] != n:
-        raise DataValidationError(f"'{name}' has {arr.shape[0]} queries (rows), expected {n} as in 'conf'")
-    if k is not None and arr.shape[1] != k:
-        raise DataValidationError(f"'{name}' has {arr.shape[1]} models (columns), expected {k} as in 'conf'")
-    if not np.all(np.isfinite(arr)):
-        raise DataValidationError(f"'{name}' contains NaN or infinite values")
-    return arr
-
-
 def validate_cascade_data(conf, correct, cost) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check per-query cascade data and return ``(conf, correct, cumcost)``.
 
     ``cumcost`` is (n, k): the cost a query incurs when it exits at model ``j`` (the sum of the costs of models
     ``1..j``), from per-query costs (n, k) or per-model expected costs (k,).
     """
-    conf = _as_matrix(conf, "conf")
+    conf = check_array(conf, "conf", ndim=2, min_rows=1)  # (n_queries, n_models)
     n, k = conf.shape
-    if n == 0:
-        raise DataValidationError("'conf' has no queries")
     if k < 2:
         raise DataValidationError(f"a cascade needs at least 2 models, 'conf' has {k} column(s)")
-    correct = _as_matrix(correct, "correct", n, k)
-    if np.any((correct < 0) | (correct > 1)):
-        raise DataValidationError("'correct' must lie in [0, 1] (0/1 correctness, or a probability of correctness)")
-    cost_arr = np.asarray(cost, dtype=np.float64)
+    # 0/1 correctness, or a probability of correctness
+    correct = check_array(correct, "correct", shape=(n, k), unit_interval=True)
+    cost_arr = check_array(cost, "cost", ndim=(1, 2), low=0.0)
     if cost_arr.ndim == 1:
         if cost_arr.shape[0] != k:
             raise DataValidationError(f"'cost' as a per-model vector must have {k} entries, got {cost_arr.shape[0]}")
-        if not np.all(np.isfinite(cost_arr)):
-            raise DataValidationError("'cost' contains NaN or infinite values")
         cost_arr = np.broadcast_to(cost_arr, (n, k))
-    else:
-        cost_arr = _as_matrix(cost_arr, "cost", n, k)
-    if np.any(cost_arr < 0):
-        raise DataValidationError("'cost' must be non-negative")
+    elif cost_arr.shape != (n, k):
+        raise DataValidationError(f"'cost' as per-query costs must have shape ({n}, {k}) like 'conf', got {cost_arr.shape}")
     return conf, correct, np.cumsum(cost_arr, axis=1)
 
 
 def validate_thresholds(thresholds, k: int) -> np.ndarray:
     """``thresholds`` as a float64 array (..., k-1); +-inf allowed (always / never defer), NaN not."""
-    thr = np.asarray(thresholds, dtype=np.float64)
+    thr = check_array(thresholds, "thresholds", finite="allow-inf")
     if thr.ndim == 0 or thr.shape[-1] != k - 1:
         raise DataValidationError(
             f"'thresholds' must have shape (..., {k - 1}) for a cascade of {k} models, got shape {thr.shape}"
         )
-    if np.any(np.isnan(thr)):
-        raise DataValidationError("'thresholds' contains NaN")
     return thr
 
 
@@ -152,17 +131,16 @@ def route(conf, correct, cost, thresholds, batch_size: int = DEFAULT_BATCH) -> R
     conf, correct, cumcost = validate_cascade_data(conf, correct, cost)
     k = conf.shape[1]
     thr = validate_thresholds(thresholds, k)
+    check_int(batch_size, "batch_size", low=1)
     lead = thr.shape[:-1]
     flat = thr.reshape(-1, k - 1)
     if flat.shape[0] == 0:
         return Routing(np.zeros(lead), np.zeros(lead), np.zeros(lead + (k,)))
-    if batch_size < 1:
-        raise DataValidationError(f"'batch_size' must be a positive integer, got {batch_size}")
     t = flat.shape[0]
-    # pad the number of vectors to a power of two (or a multiple of the batch) so that calls with similar numbers
-    # of thresholds share one compilation; padding rows always defer and are dropped
-    padded = 1 << (t - 1).bit_length() if t <= batch_size else -(-t // batch_size) * batch_size
-    flat = np.concatenate([flat, np.full((padded - t, k - 1), np.inf)])
+    # pad the number of vectors by the common rule up to one batch (beyond it: to whole batches) so that calls with
+    # similar numbers of thresholds share one compilation; padding rows (+inf) always defer and are dropped
+    padded = padded_size(t, minimum=1) if t <= batch_size else -(-t // batch_size) * batch_size
+    flat, _ = pad_rows(flat, padded, np.inf)
     err, c, shares = _route_jit(
         jnp.asarray(conf), jnp.asarray(correct), jnp.asarray(cumcost), jnp.asarray(flat), batch_size=int(batch_size)
     )
@@ -186,14 +164,14 @@ def score_policy(policy, conf, cost, correct=None, answers=None, gold=None) -> P
     returns the exit model's own answer is scored with ``correct`` (n, k); one that returns its own answers
     (``Decisions.answer``) with ``gold`` (n,).
     """
-    conf = _as_matrix(conf, "conf")
+    conf = check_array(conf, "conf", ndim=2)
     n, k = conf.shape
     dec = policy.route(conf, cost, answers)
     if dec.answer is None:
         if correct is None:
             raise DataValidationError(f"'correct' is needed to score a {policy.kind} policy (it answers with the "
                                       "exit model's own answer)")
-        corr = _as_matrix(correct, "correct", n, k)
+        corr = check_array(correct, "correct", shape=(n, k))
         hits = corr[np.arange(n), np.asarray(dec.exit)]
     else:
         if gold is None:

@@ -1,4 +1,5 @@
-"""Goodness of fit: Cramér-von Mises tests of the marginals, Kendall's-transform tests of the copulas, the Markov-property check and the combined report."""
+"""Goodness of fit (§4.3 of the study): Cramér-von Mises tests of the marginals, Kendall's-transform tests of the
+copulas, the Markov-property check and the combined report."""
 
 from .marginal import cvm_statistic, marginal_gof, MarginalGofResult
 from .copula import CopulaGofResult, copula_gof, simulate_copula_gof, GOF_STATISTICS

@@ -1,34 +1,21 @@
-"""Bivariate copulas, rank-based fitting and the Kendall's-transform goodness-of-fit test (seed 002, §2, §3.2, §4.3).
+"""Goodness of fit of a copula family: Cramér-von Mises test of Kendall's transform (§4.3, Table 4 of the study).
 
-A copula ``C(u, v)`` is the joint distribution function of two uniform variables. The Markov-copula model joins the
-calibrated confidences of adjacent models of a cascade with a Gumbel copula (eq. 9) whose parameter follows from
-Kendall's tau (eq. 10, ``theta = 1 / (1 - tau)``).
+``W_i = (1/n) #{j : U_j <= U_i, V_j <= V_i}`` is the empirical copula at each pseudo-observation and ``K_n`` the
+empirical distribution function of the ``W_i``. The statistic ``S_n = n * int (K_n - K_theta)^2 dK_theta``
+compares it with the family's Kendall distribution ``K_theta`` (Genest, Remillard and Beaudoin 2009); Table 4 of the
+study reports ``sqrt(n) * int (K_n - K_theta)^2 dK_theta`` (``sqrt_n_cvm``). ``statistic="plugin"`` gives the
+variant of the study's code (``K_theta`` replaced by the empirical cdf of ``C_theta(U_i, V_i)``), which has much
+less power; both are computed from the same bootstrap draws.
 
-Families (:data:`COPULA_FAMILIES`)
-    ``gumbel`` (upper tail dependence, theta >= 1), ``clayton`` (lower tail dependence, theta > 0), ``frank``
-    (no tail dependence, any real theta, negative theta for negative dependence), ``survival_gumbel`` (the Gumbel
-    copula rotated by 180 degrees: lower tail dependence) and ``independence``.
+:func:`copula_gof` takes its p-value from a parametric bootstrap, with theta re-estimated on every replicate
+(composite null) or fixed (a theta fitted on training data). The B replicates run as one compiled call: each draws
+its sample already sorted in ``u`` (Renyi's representation of uniform order statistics), so the empirical copula
+is one comparison matrix, and sample size, theta and the re-estimation switch are traced, so every data size up
+to the padded capacity shares the compilation. :func:`simulate_copula_gof` measures size and power the same way,
+one compiled call for all simulated data sets.
 
-Every family is a :class:`numpyro.distributions.Distribution` over the unit square (event shape ``(2,)``) with the
-copula cdf ``cdf(u, v)``, the log density ``log_prob(uv)``, the conditional distribution ``h(v, u) = P(V <= v | U = u)``
-and its inverse in ``v`` (``h_inv``, used for conditional sampling), Kendall's tau and the Kendall distribution
-function ``kendall_K(t) = P(C(U, V) <= t)``. The formulas are evaluated in log space (``x = -log u``, log-sum-exp,
-``log1mexp``) with ``u`` and ``v`` clipped to ``[1e-12, 1 - 1e-12]``, so that values, gradients in ``u``, ``v`` and
-``theta`` stay finite at the boundary of the square; ``cdf`` returns the exact boundary values ``C(u, 0) = 0``,
-``C(u, 1) = u``.
-
-The copula methods are pure JAX (jit- and vmap-able) and assume the caller enabled float64 (``with
-probcascade.float64():``). The fitting and testing entry points (:func:`fit_copula`, :func:`compare_copulas`,
-:func:`copula_gof`, :func:`simulate_copula_gof`, :func:`kendall_tau`, :func:`kendall_tau_matrix`,
-:func:`pseudo_observations`) enable it themselves and return NumPy / pandas objects.
-
-Goodness of fit (Genest, Remillard and Beaudoin 2009, "Kendall's transform")
-    ``W_i = (1/n) #{j : U_j <= U_i, V_j <= V_i}`` is the empirical copula at each pseudo-observation and ``K_n`` the
-    empirical distribution function of the ``W_i``. The statistic ``S_n = n * int (K_n - K_theta)^2 dK_theta``
-    compares it with the family's Kendall distribution; the study's Table 4 reports ``sqrt(n) * int (K_n -
-    K_theta)^2 dK_theta`` (``sqrt_n_cvm``). The p-value comes from a parametric bootstrap run as one compiled call.
-    ``statistic="plugin"`` gives the variant of the study's code (K_theta replaced by the empirical cdf of
-    C_theta(U_i, V_i)); see ``experiments/results/copula_gof_llama.md`` for both on the study's data.
+Results on the study's data: ``experiments/results/copula_gof_llama.md``; size and power:
+``experiments/results/copula_gof_calibration.md``.
 """
 
 from __future__ import annotations
@@ -50,10 +37,11 @@ from probcascade.distributions.copulas import eval_theta_from_tau
 from probcascade.distributions.copulas import get_family
 from probcascade.distributions.copulas import as_float
 from probcascade.estimation.copulas import kendall_tau_b
-from probcascade.estimation.copulas import check_pair
 from probcascade.estimation.copulas import rank_pseudo
 from probcascade.estimation.copulas import row_blocks
-from probcascade.estimation.copulas import PAD_VALUE, kendall_tau, kv_table, pad_capacity, pad_unit
+from probcascade.estimation.copulas import PAD_VALUE, kendall_tau, pad_capacity, pad_unit
+from probcascade.summary import Summary
+from probcascade.validation import check_array, check_choice, check_int, check_matching_rows
 
 __all__ = ["CopulaGofResult", "copula_gof", "simulate_copula_gof", "GOF_STATISTICS"]
 
@@ -189,13 +177,14 @@ class CopulaGofResult:
         """Whether the test rejects the family at level ``alpha``."""
         return self.p_value <= alpha
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
+        """The test's settings, statistics and p-value (a :class:`~probcascade.summary.Summary`)."""
         null = "theta re-estimated per bootstrap sample" if self.theta_estimated else "theta fixed (fully specified)"
         kind = "Kendall distribution K_theta" if self.statistic_kind == "kendall" else "plug-in ecdf of C_theta(U_i)"
-        rows = [("family", self.family), ("statistic", kind), ("n", str(self.n)), ("theta", f"{self.theta:.6g}"), ("Kendall tau (data)", f"{self.tau:.4f}"),
-                ("S_n", f"{self.statistic:.5f}"), ("sqrt(n) CvM", f"{self.sqrt_n_cvm:.5f}"), ("p-value", f"{self.p_value:.4f}"),
-                ("bootstrap B", str(self.n_boot)), ("null", null)]
-        return kv_table("Copula goodness of fit (Kendall's transform, Cramer-von Mises)", rows)
+        rows = {"family": self.family, "statistic": kind, "n": self.n, "theta": self.theta,
+                "Kendall tau (data)": self.tau, "S_n": self.statistic, "sqrt(n) CvM": self.sqrt_n_cvm,
+                "p-value": self.p_value, "bootstrap B": self.n_boot, "null": null}
+        return Summary("Copula goodness of fit (Kendall's transform, Cramer-von Mises)").add_dict(rows)
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{"family": self.family, "n": self.n, "theta": self.theta, "tau": self.tau,
@@ -224,9 +213,10 @@ def copula_gof(
     Parameters
     ----------
     u, v : array-like of float in [0, 1]
-        Pseudo-observations (ranks / (n + 1), see :func:`pseudo_observations`) of the tested data.
+        Pseudo-observations (ranks / (n + 1), see :func:`~probcascade.estimation.copulas.pseudo_observations`) of the
+        tested data.
     family : str
-        A key of :data:`COPULA_FAMILIES`.
+        A key of :data:`~probcascade.distributions.copulas.COPULA_FAMILIES`.
     theta : float, optional
         ``None``: estimate theta from Kendall's tau on the data and re-estimate it on every bootstrap sample
         (composite null, Genest et al.'s parametric bootstrap). A number (e.g. fitted on training data): the null
@@ -246,11 +236,12 @@ def copula_gof(
     CopulaGofResult
     """
     cls = get_family(family)
-    if statistic not in GOF_STATISTICS:
-        raise DataValidationError(f"argument 'statistic' must be one of {GOF_STATISTICS}, got {statistic!r}")
-    a, b = check_pair(u, v)
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise DataValidationError(f"argument 'n_boot' must be a positive integer, got {n_boot!r}")
+    check_choice(statistic, "statistic", GOF_STATISTICS)
+    a = check_array(u, "u", ndim=1, unit_interval=True, min_rows=3)
+    b = check_array(v, "v", ndim=1, unit_interval=True, min_rows=3)
+    check_matching_rows("u", a, "v", b)
+    check_int(n_boot, "n_boot", low=1)
+    check_int(seed, "seed", low=0)
     tau = kendall_tau(a, b)
     reestimate = theta is None and cls.n_params > 0
     # a strongly typed float64 either way, so that estimated and given theta share the compiled bootstrap
@@ -322,11 +313,12 @@ def simulate_copula_gof(
     ``p_kendall``, ``p_plugin``. The rejection rate at level alpha is ``(frame[p] <= alpha).mean()``.
     """
     cls = get_family(family)
-    for name, value, low in (("n", n, 3), ("n_rep", n_rep, 1), ("n_boot", n_boot, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise DataValidationError(f"argument '{name}' must be an integer >= {low}, got {value!r}")
+    check_int(n, "n", low=3)
+    check_int(n_rep, "n_rep", low=1)
+    check_int(n_boot, "n_boot", low=1)
+    check_int(seed, "seed", low=0)
     if not isinstance(copula, Copula) or copula.batch_shape != ():
-        raise DataValidationError("argument 'copula' must be a scalar Copula instance (e.g. GumbelCopula(2.0))")
+        raise DataValidationError("'copula' must be a scalar Copula instance (e.g. GumbelCopula(2.0))")
     th = as_float(check_theta(cls, theta)) if theta is not None else as_float(0.0)
     out = _simulate_gof(jax.random.PRNGKey(seed), as_float(copula.theta), th, theta is None and cls.n_params > 0,
                         true_cls=type(copula), cls=cls, n=int(n), n_rep=int(n_rep), n_boot=int(n_boot),

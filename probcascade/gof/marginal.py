@@ -1,42 +1,17 @@
-"""Marginal distribution of calibrated confidence and its goodness of fit.
+"""Goodness of fit of the marginal model: the Cramér-von Mises test of §4.3.3 of the study (eq. 20, Tables 5-6).
 
-The seed study (§3.2, eq. 7-8) models the calibrated confidence :math:`\\Phi` of one LLM as a mixed
-discrete-continuous distribution on :math:`[\\phi_{\\min}, \\phi_{\\max}]`: point masses :math:`w_{\\min}`,
-:math:`w_{\\max}` at the two ends (models that report certainty) plus, with weight :math:`1 - w_{\\min} - w_{\\max}`,
-a mixture of beta distributions rescaled to the interval.  This module provides
+:func:`cvm_statistic` is the exact distance ``int (F_n - F)^2 dF`` between a sample and a point-mass beta mixture:
+the atoms contribute closed-form terms and, after the substitution ``t = F(x)``, the continuous part integrates
+exactly between consecutive data points, so no quadrature error enters the statistic. :func:`marginal_gof` tests
+the marginal on held-out data three ways (:class:`MarginalGofResult`): the test data against the training fit with
+a null that keeps that fit fixed (Table 5), the same statistic with a null that redraws and refits the training
+sample (so the estimation error of the training fit is part of the null), and the test data against its own refit
+with a parametric bootstrap that refits every sample (Table 6 with a valid bootstrap).
 
-* :class:`PointMassBetaMixture`, a NumPyro distribution with closed-form, differentiable ``cdf``,
-  ``log_prob``, ``icdf`` and partial expectations :math:`E[\\Phi 1\\{\\Phi > a\\}]` (the integrals of the
-  cascade objective, seed Appendix B);
-* :func:`em_beta_mixture`, a pure, vmappable EM algorithm for beta mixtures with a padding mask;
-* :func:`fit_marginal_params` (pure, vmappable) and :func:`fit_marginal` (user entry point, model selection by
-  AIC/BIC) estimating the distribution as the study does: ends at the observed extremes, point masses by
-  counting, the beta mixture by EM on the interior points;
-* :func:`cvm_statistic`, the exact Cramér-von Mises distance :math:`\\int (F_n - F)^2 \\, dF` for the mixed
-  distribution, and :func:`marginal_gof` (seed §4.3.3, eq. 20, Tables 5-6) with Monte Carlo and parametric
-  bootstrap p-values, every bootstrap refit done in one vectorised call.
-
-The pure functions assume 64-bit JAX types are enabled (``with probcascade.float64():``); :func:`fit_marginal`,
-:func:`cvm_statistic` and :func:`marginal_gof` enable them themselves.
-
-Regularised incomplete beta function
-------------------------------------
-The brief was ``tfp.math.betainc`` (TensorFlow Probability, JAX substrate), with ``jax.scipy.special.betainc`` as
-the alternative.  Measured here:
-
-* ``jax.scipy.special.betainc`` has no derivatives in the shape parameters ("Betainc gradient with respect to a
-  and b not supported"), which posterior sampling and differentiating the cascade objective through fitted
-  parameters need; ``tfp.math.betainc`` has them.
-* Both evaluate the *value* with XLA's continued fraction, which iterates until every element of the whole
-  array has ``|delta - 1| < eps / 2`` (i.e. exactly 1.0), up to 600 iterations.  On a bootstrap-sized array
-  (200 x 1531 x 2) that took 8 s, against 0.9 s for a continued fraction stopping at a relative tolerance of
-  1e-15 (22 iterations) with the same accuracy (<= 1e-14 against SciPy).
-
-:func:`betainc` therefore computes the value with its own modified-Lentz continued fraction (symmetry switch at
-``x = (a + 1) / (a + b + 2)``, whole-array early stop at ``1e-15``, at most 300 iterations: accurate to ~1e-14 for
-shape parameters up to ~1e4 and ~1e-10 at the 1e6 cap) and a custom JVP: the ``x``-derivative is the beta density
-and the shape-parameter derivatives are delegated to ``tfp.math.betainc``'s JVP, so it is evaluated only when
-those derivatives are requested.
+The nulls (:func:`cvm_null_fixed`, :func:`cvm_null_train_refit`, :func:`cvm_null_refit`) are pure JAX: all
+bootstrap samples are drawn and refitted in one ``vmap``-ed, jit-compiled call, which is what makes B = 1000
+refits per marginal affordable. Size and power of the three tests:
+``experiments/results/marginal_gof_calibration.md``.
 """
 
 from __future__ import annotations
@@ -55,11 +30,13 @@ from probcascade.distributions.marginal import MarginalParams
 from probcascade.estimation.em import N_ITER
 from probcascade.distributions.marginal import PointMassBetaMixture
 from probcascade.estimation.marginal import check_marginal_data
+from probcascade.validation import check_int
 from probcascade.estimation.marginal import as_params
 from probcascade.estimation.marginal import fit_marginal
 from probcascade.estimation.em import fit_marginal_params
 from probcascade.distributions.marginal import interior_cdf
 from probcascade.distributions.marginal import sample, sample_categories
+from probcascade.summary import Summary
 
 __all__ = ["cvm_statistic", "cvm_core", "cvm_null_fixed", "cvm_null_refit", "cvm_null_train_refit", "marginal_gof", "MarginalGofResult"]
 
@@ -114,7 +91,7 @@ def cvm_null_fixed(p: MarginalParams, key, n: int, n_boot: int):
 def cvm_statistic(dist: PointMassBetaMixture | MarginalFit | MarginalParams, x) -> float:
     """Exact Cramér-von Mises distance ``int (F_n - F)^2 dF`` between the sample ``x`` and ``dist``.
 
-    The square root is the study's :math:`\\sqrt{\\mathrm{CvM}}` (seed eq. 20).  See :func:`cvm_core` for the
+    The square root is the study's :math:`\\sqrt{\\mathrm{CvM}}` (eq. 20 of the study).  See :func:`cvm_core` for the
     closed form; ``dist`` must be unbatched.
     """
     params = as_params(dist)
@@ -160,7 +137,7 @@ def cvm_null_train_refit(params: MarginalParams, key, n_train: int, n_test: int,
 
 @dataclasses.dataclass(frozen=True)
 class MarginalGofResult:
-    """Goodness of fit of the marginal model (seed §4.3.3, Tables 5-6).
+    """Goodness of fit of the marginal model (§4.3.3 and Tables 5-6 of the study).
 
     Attributes
     ----------
@@ -204,26 +181,20 @@ class MarginalGofResult:
         keys = ("n_train", "n_test", "n_boot", "sqrt_cvm", "p_value", "p_value_boot", "sqrt_cvm_refit", "p_value_refit")
         return pd.DataFrame([{k: getattr(self, k) for k in keys}])
 
-    def summary(self) -> str:
-        """Readable table of both tests."""
-        lines = [
-            "Marginal goodness of fit (Cramer-von Mises)",
-            "=" * 62,
-            f"n train: {self.n_train}    n test: {self.n_test}    bootstrap samples: {self.n_boot}",
-            "-" * 62,
-            f"{'test':<42s} {'sqrt(CvM)':>9s} {'p-value':>9s}",
-            f"{'fitted on train, test data (fixed null)':<42s} {self.sqrt_cvm:>9.4f} {self.p_value:>9.4f}",
-            f"{'fitted on train, test data (train refit)':<42s} {'':>9s} {self.p_value_boot:>9.4f}",
-            f"{'refitted on test (bootstrap refit)':<42s} {self.sqrt_cvm_refit:>9.4f} {self.p_value_refit:>9.4f}",
-            "=" * 62,
-            "",
-            "Fit on train:",
-            self.train_fit.summary(),
-            "",
-            "Refit on test:",
-            self.test_fit.summary(),
-        ]
-        return "\n".join(lines)
+    def summary(self) -> Summary:
+        """Both tests and both fits (a :class:`~probcascade.summary.Summary`)."""
+        tests = pd.DataFrame(
+            {"sqrt(CvM)": [self.sqrt_cvm, np.nan, self.sqrt_cvm_refit],
+             "p-value": [self.p_value, self.p_value_boot, self.p_value_refit]},
+            index=pd.Index(["fitted on train, test data (fixed null)", "fitted on train, test data (train refit)",
+                            "refitted on test (bootstrap refit)"], name="test"),
+        )
+        out = Summary("Marginal goodness of fit (Cramer-von Mises)")
+        out.add_dict({"n train": self.n_train, "n test": self.n_test, "bootstrap samples": self.n_boot}, ncols=2)
+        out.add_table(tests, float_format="{:.4f}")
+        out.extend(self.train_fit.summary().add_title("Fit on train"))
+        out.extend(self.test_fit.summary().add_title("Refit on test"))
+        return out
 
 
 def _p_value(boot: np.ndarray, observed: float) -> float:
@@ -239,7 +210,7 @@ def marginal_gof(
     n_components: int = 2,
     n_iter: int = N_ITER,
 ) -> MarginalGofResult:
-    """Test the marginal model on held-out data (seed §4.3.3, eq. 20, Tables 5-6).
+    """Test the marginal model on held-out data (§4.3.3, eq. 20 and Tables 5-6 of the study).
 
     Parameters
     ----------
@@ -259,18 +230,16 @@ def marginal_gof(
     MarginalGofResult
     """
     test = check_marginal_data(test_phi, "test_phi")
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise DataValidationError(f"n_boot: expected a positive integer, got {n_boot!r}")
-    if not isinstance(seed, (int, np.integer)):
-        raise DataValidationError(f"seed: expected an integer, got {seed!r}")
+    check_int(n_boot, "n_boot", low=1)
+    check_int(seed, "seed", low=0)
     try:
         train_fit = fit_marginal(train_phi, n_components=n_components, n_iter=n_iter)
     except DataValidationError as exc:
-        raise DataValidationError(str(exc).replace("phi:", "train_phi:", 1)) from exc
+        raise DataValidationError(str(exc).replace("'phi'", "'train_phi'", 1)) from exc
     try:
         test_fit = fit_marginal(test, n_components=n_components, n_iter=n_iter)
     except DataValidationError as exc:
-        raise DataValidationError(str(exc).replace("phi:", "test_phi:", 1)) from exc
+        raise DataValidationError(str(exc).replace("'phi'", "'test_phi'", 1)) from exc
     key_fixed, key_refit, key_train = jax.random.split(jax.random.PRNGKey(seed), 3)
     x = jnp.asarray(test)
     p_train = MarginalParams(*(jnp.asarray(z) for z in train_fit.params))

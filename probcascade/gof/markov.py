@@ -1,10 +1,10 @@
-"""Goodness of fit of the Markov-copula model on held-out data (seed paper §4.3).
+"""The Markov-property check of §4.3 of the study (Table 3): does an earlier ancestor add to the immediate
+predecessor when a model's correctness is predicted by logistic regression?
 
-* :func:`markov_logit_table` -- Table 3: does an earlier ancestor add to the immediate predecessor (the Markov
-  predictor) when predicting a model's correctness by logistic regression?
-* :func:`goodness_of_fit` -- the whole §4.3 battery on a train/test split: calibrate on train, then per model the
-  Cramer-von Mises test of the marginal (Tables 5-6), per adjacent pair the Kendall's-transform test of the copula
-  (Table 4), the Kendall tau matrix of the test confidences (Figure 1) and the Markov table on the test data.
+:func:`markov_logit_table` regresses each model's correctness on its predecessor's and one earlier ancestor's
+calibrated confidence, for every such ancestor, and tabulates the coefficients and the log10 of their Wald
+p-values (log scale so that underflowing p-values stay readable). Under the Markov factorisation of the model the
+predecessor carries the signal and the ancestor adds little.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats
 from probcascade.estimation.logistic import fit_logistic
 from probcascade.exceptions import DataValidationError
+from probcascade.validation import check_array
 
 __all__ = ["markov_logit_table", "MARKOV_TABLE_COLUMNS"]
 
@@ -29,26 +30,22 @@ def _log10_p(z: float) -> float:
 def _check_frames(phi_frame: pd.DataFrame, correct_frame: pd.DataFrame) -> None:
     for name, frame in (("phi_frame", phi_frame), ("correct_frame", correct_frame)):
         if not isinstance(frame, pd.DataFrame):
-            raise DataValidationError(f"argument '{name}' must be a pandas DataFrame, got {type(frame).__name__}")
+            raise DataValidationError(f"'{name}' must be a pandas DataFrame, got {type(frame).__name__}")
     if list(phi_frame.columns) != list(correct_frame.columns):
         raise DataValidationError(
-            f"argument 'correct_frame': columns {list(correct_frame.columns)} differ from the models of 'phi_frame' "
+            f"'correct_frame': columns {list(correct_frame.columns)} differ from the models of 'phi_frame' "
             f"{list(phi_frame.columns)} (same models in the same cascade order required)"
         )
     if len(phi_frame) != len(correct_frame):
         raise DataValidationError(
-            f"argument 'correct_frame' has {len(correct_frame)} rows but 'phi_frame' has {len(phi_frame)}"
+            f"'correct_frame' has {len(correct_frame)} rows but 'phi_frame' has {len(phi_frame)}"
         )
-    for model in phi_frame.columns:
-        phi = pd.to_numeric(phi_frame[model], errors="coerce").to_numpy(dtype=np.float64)
-        if not np.all(np.isfinite(phi)):
-            raise DataValidationError(f"argument 'phi_frame': model '{model}' has missing or non-finite confidences")
-        if not np.isin(correct_frame[model].to_numpy(), (0, 1)).all():
-            raise DataValidationError(f"argument 'correct_frame': model '{model}' has values other than 0 and 1")
+    check_array(phi_frame, "phi_frame", ndim=2)  # errors name the model (column)
+    check_array(correct_frame, "correct_frame", ndim=2, binary=True)
 
 
 def markov_logit_table(phi_frame: pd.DataFrame, correct_frame: pd.DataFrame) -> pd.DataFrame:
-    """Probe the Markov property by logistic regression (seed Table 3).
+    """Probe the Markov property by logistic regression (Table 3 of the study).
 
     For every model ``i >= 2`` (0-based cascade position) and every earlier ancestor ``j < i - 1``, the correctness
     of model ``i`` is regressed on ``[1, phi_{i-1}, phi_j]`` (the immediate predecessor is the Markov predictor).

@@ -1,10 +1,10 @@
-"""Goodness of fit of the Markov-copula model on held-out data (seed paper §4.3).
+"""The goodness-of-fit battery of §4.3 of the study on a train/test split, as one report.
 
-* :func:`markov_logit_table` -- Table 3: does an earlier ancestor add to the immediate predecessor (the Markov
-  predictor) when predicting a model's correctness by logistic regression?
-* :func:`goodness_of_fit` -- the whole §4.3 battery on a train/test split: calibrate on train, then per model the
-  Cramer-von Mises test of the marginal (Tables 5-6), per adjacent pair the Kendall's-transform test of the copula
-  (Table 4), the Kendall tau matrix of the test confidences (Figure 1) and the Markov table on the test data.
+:func:`goodness_of_fit` calibrates on train, then tests the Markov-copula model's assumptions on test: per model
+the Cramér-von Mises test of the marginal (:mod:`.marginal`, Tables 5-6), per adjacent pair the Kendall's-transform
+test of the copula on the interior queries (:mod:`.copula`, Table 4), the Kendall tau matrix of the test confidences
+(Figure 1) and the Markov table (:mod:`.markov`, Table 3). :class:`GofReport` gathers the results with
+``summary()``, ``to_frame()`` and ``to_dict()`` (the JSON output of ``probcascade gof``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from probcascade.gof.marginal import MarginalGofResult, marginal_gof
 from probcascade.distributions.marginal import MarginalParams
 from probcascade.joint.model import cell_of
 from probcascade.gof.markov import markov_logit_table
+from probcascade.summary import Summary
+from probcascade.validation import check_int
 
 __all__ = ["goodness_of_fit", "GofReport", "PairGof"]
 
@@ -59,7 +61,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 @dataclass(frozen=True)
 class GofReport:
-    """Goodness of fit of the Markov-copula model (seed §4.3): fitted on train, tested on test.
+    """Goodness of fit of the Markov-copula model (§4.3 of the study): fitted on train, tested on test.
 
     Attributes
     ----------
@@ -108,33 +110,25 @@ class GofReport:
         cols = ["model_a", "model_b", "n_train", "n_test", "tau", "theta", "theta_test", "sqrt_n_cvm", "s_n", "p_value"]
         return pd.DataFrame(rows, columns=cols)
 
-    def summary(self) -> str:
-        """Readable tables of every test."""
-        fmt = lambda v: f"{v:.4g}"  # noqa: E731
-        line = "=" * 78
-        parts = [
-            "Goodness of fit of the Markov-copula model (fit on train, tested on test)",
-            line,
-            f"models: {', '.join(self.models)}",
-            f"n train: {self.n_train}   n test: {self.n_test}   transform: {self.transform}   family: {self.family}   "
-            f"bootstrap B: {self.n_boot}   seed: {self.seed}",
-            line,
-            "Marginals (Cramer-von Mises; fixed = train fit vs test data, refit = test refit with refitted bootstrap)",
-            self.to_frame().to_string(float_format=fmt),
-            "",
-            "Adjacent-pair copulas (Kendall's transform CvM on the test interior; theta fitted on the train interior,",
-            "theta_test re-estimated on the test data and on every bootstrap sample)",
-            self.copula_frame().to_string(index=False, float_format=fmt),
-            "",
-            "Kendall's tau of test calibrated confidences (Figure 1)",
-            self.kendall_tau.to_string(float_format=lambda v: f"{v:.3f}"),
-            "",
-            "Markov property by logistic regression on the test data (Table 3; log10 Wald p-values)",
-            self.markov_table.to_string(float_format=lambda v: f"{v:.3f}") if len(self.markov_table)
-            else "(needs at least 3 models)",
-            line,
-        ]
-        return "\n".join(parts)
+    def summary(self) -> Summary:
+        """Readable tables of every test (a :class:`~probcascade.summary.Summary`)."""
+        out = Summary("Goodness of fit of the Markov-copula model (fit on train, tested on test)")
+        out.add_dict({"models": ", ".join(self.models)})
+        out.add_dict({"n train": self.n_train, "n test": self.n_test, "transform": self.transform,
+                      "family": self.family, "bootstrap B": self.n_boot, "seed": self.seed}, ncols=2)
+        out.add_table(self.to_frame(), "Marginals (Cramer-von Mises; fixed = train fit vs test data, refit = test "
+                      "refit with refitted bootstrap)", float_format="{:.4g}")
+        out.add_table(self.copula_frame(), "Adjacent-pair copulas (Kendall's transform CvM on the test interior)",
+                      index=False, float_format="{:.4g}")
+        out.add_note("Adjacent-pair copulas: theta fitted on the train interior, theta_test re-estimated on the test "
+                     "data and on every bootstrap sample.")
+        out.add_table(self.kendall_tau, "Kendall's tau of test calibrated confidences (Figure 1)", float_format="{:.3f}")
+        title = "Markov property by logistic regression on the test data (Table 3; log10 Wald p-values)"
+        if len(self.markov_table):
+            out.add_table(self.markov_table, title, float_format="{:.3f}")
+        else:
+            out.add_note(f"{title}: needs at least 3 models.")
+        return out
 
     def to_dict(self) -> dict:
         """JSON-ready structure (plain Python floats and strings)::
@@ -174,15 +168,15 @@ def goodness_of_fit(
     family: str = "gumbel",
     min_interior: int = 10,
 ) -> GofReport:
-    """Test the Markov-copula model fitted on ``train`` against ``test`` (seed §4.3).
+    """Test the Markov-copula model fitted on ``train`` against ``test`` (§4.3 of the study).
 
     Calibrators are fitted on ``train`` and give the calibrated confidences ``phi`` of both splits. Then
 
-    * per model, :func:`probcascade.marginals.marginal_gof` (the train fit against the test data, and the test
+    * per model, :func:`probcascade.gof.marginal.marginal_gof` (the train fit against the test data, and the test
       refit with refitted bootstrap samples);
     * per adjacent pair, the copula ``family`` with theta from Kendall's tau on the training interior (queries
       where neither confidence sits at its training minimum or maximum, i.e. outside the point masses), and
-      :func:`probcascade.copulas.copula_gof` on the pseudo-observations of the test interior with theta
+      :func:`probcascade.gof.copula.copula_gof` on the pseudo-observations of the test interior with theta
       re-estimated on the test data and on every bootstrap sample (composite null, Genest et al. 2009);
     * the Kendall tau matrix of the test confidences and :func:`markov_logit_table` on the test data.
 
@@ -198,7 +192,7 @@ def goodness_of_fit(
         Base seed; the marginal test of model ``j`` uses ``seed + j`` and the copula test of pair ``(i, i + 1)``
         uses ``seed + k + i`` (``k`` models), so that the tests' Monte Carlo errors are independent.
     family : str
-        Copula family (a key of :data:`probcascade.copulas.COPULA_FAMILIES`).
+        Copula family (a key of :data:`probcascade.distributions.copulas.COPULA_FAMILIES`).
     min_interior : int
         Fewest interior queries a pair needs on each split.
 
@@ -215,16 +209,15 @@ def goodness_of_fit(
     """
     for name, value in (("train", train), ("test", test)):
         if not isinstance(value, CascadeData):
-            raise DataValidationError(f"argument '{name}' must be CascadeData, got {type(value).__name__}")
+            raise DataValidationError(f"'{name}' must be CascadeData, got {type(value).__name__}")
     if tuple(test.models) != tuple(train.models):
         raise DataValidationError(
-            f"argument 'test': models {list(test.models)} differ from the models of 'train' {list(train.models)} "
+            f"'test': models {list(test.models)} differ from the models of 'train' {list(train.models)} "
             "(same models in the same cascade order required)"
         )
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise DataValidationError(f"argument 'n_boot' must be a positive integer, got {n_boot!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise DataValidationError(f"argument 'seed' must be an integer, got {seed!r}")
+    check_int(n_boot, "n_boot", low=1)
+    check_int(seed, "seed", low=0)
+    check_int(min_interior, "min_interior", low=0)
     models, k = tuple(train.models), train.n_models
     calibration = calibrate(train, transform=transform)
     phi_train, phi_test = calibration.predict(train), calibration.predict(test)

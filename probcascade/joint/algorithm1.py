@@ -1,61 +1,23 @@
-"""The Markov-copula model of a cascade's calibrated confidences (seed 002 §3.1-3.2).
+"""The study's Algorithm 1: P(Correct) and E[Cost] of a cascade in O(k), pure and differentiable in the thresholds.
 
-Each model's calibrated confidence Phi_i has a point-mass beta-mixture marginal (:mod:`probcascade.marginals`):
-atoms at phi_min = ``lo`` and phi_max = ``hi`` and a continuous part with cdf ``G_i`` in between. Neighbours in
-the cascade are coupled by bivariate copulas (:mod:`probcascade.copulas`), and the joint law of the chain follows
-from the Markov assumption (eq. 5-6).
-
-Point masses, exactly
----------------------
-The study restricts the copula to the smooth interior. Here every query's confidence falls in one of three
-*cells*: the atom at ``lo`` (0), the interior (1), the atom at ``hi`` (2). For every pair of models (i, j) the
-3 x 3 table ``pi[r, c] = P(cell_i = r, cell_j = c)`` is estimated by counting on the training data (the row and
-column sums are the marginals' ``w_lo``/``w_hi``, also estimated by counting). Within the interior x interior cell
-the copula couples the interior cdfs, ``P(Phi_i <= a, Phi_j <= b | both interior) = C(G_i(a), G_j(b))``; in a cell
-where one confidence sits on an atom, the other's interior value follows its interior marginal ``G``. Hence, with
-``H_i(a) = (1{a >= lo_i}, G_i(a), 1{a >= hi_i})``,
-
-    P(Phi_i <= a, Phi_j <= b) = sum_{r,c} pi[r,c] H_i(a)_r H_j(b)_c     (the (1,1) term uses C(G_i(a), G_j(b)))
-
-which is exact at and near the atoms, and reduces to the study's model when the atoms are negligible.
-
-Expected correctness above a threshold
---------------------------------------
-Algorithm 1 needs ``J_i(b, a) = E[Phi_i 1{Phi_i > a} 1{Phi_{i-1} <= b}]`` (eq. 30 times P(Phi_{i-1} <= b)). The
-atom and mixed cells are closed forms (:func:`probcascade.marginals.interior_partial_expectation`); the interior
-cell is a Riemann-Stieltjes integral, integrated by parts,
+Per link, Algorithm 1 needs ``P(Phi_i <= a | Phi_{i-1} <= b)`` (from :func:`joint_cdf`, exact at the atoms through
+the cell table of :mod:`.tables`) and ``J_i(b, a) = E[Phi_i 1{Phi_i > a} 1{Phi_{i-1} <= b}]`` (:func:`partial_joint`,
+eq. 30 times P(Phi_{i-1} <= b)). The atom and mixed cells of ``J_i`` are closed forms (partial expectations of the
+marginal); the interior cell is a Riemann-Stieltjes integral, integrated by parts,
 
     int_{a'}^{hi} x d_x C(u, G(x)) = hi u - a' C(u, G(a')) - int_{a'}^{hi} C(u, G(x)) dx,   a' = clip(a, lo, hi),
 
-whose last term is a fixed-node Gauss-Legendre rule (``N_QUAD`` nodes), differentiable in both thresholds; the
-quadrature error is below 1e-6 on the shared benchmarks (see the tests).
+whose last term is a fixed-node Gauss-Legendre rule (:data:`N_QUAD` nodes), so the result stays differentiable in
+both thresholds.
 
-The whole chain: exact Markov evaluation (default) vs Algorithm 1
------------------------------------------------------------------
-For k >= 3, Algorithm 1 replaces P(. | Phi_{i-1} <= t_{i-1}, ..., Phi_1 <= t_1) by P(. | Phi_{i-1} <= t_{i-1})
-(the study's approximation, eq. 5), which conditions on *events*; a chain that is Markov in the *values* does
-not satisfy it. The error is largest where a late model receives almost every query that reaches its predecessor
-(e.g. P(Correct) 0.922 against 0.906 by Monte Carlo for llama 3b -> 8b -> 70b on MedMCQA at the expensive end of
-the frontier). ``joint="chain"`` (the default of :meth:`MarkovCopulaModel.cascade`) evaluates the Markov chain
-itself: the state of model i is one of ``N_BINS + 2`` cells (the atom at lo, ``N_BINS`` interior bins of equal
-interior probability, i.e. equal width in u = G_i(x), the atom at hi), and the probability vector of the queries
-that reach model i is pushed forward by a transition matrix built from the cell table and the copula's exact
-rectangle probabilities ``C(e_b+1, e_c+1) - C(e_b, e_c+1) - C(e_b+1, e_c) + C(e_b, e_c)``. The bin that contains
-a threshold is split exactly at it (copula evaluated at the threshold), so the first link - hence every k = 2
-quantity except the within-bin mean of the last model - is exact; the remaining approximation is that a query's
-position within a bin is taken as uniform once it has passed through a link. Expected correctness inside a bin
-uses the exact partial expectations of the marginal at the bin edges and at the threshold. The cost per link is
-``N_BINS + 1`` copula evaluations and one ``(N_BINS + 2)^2`` matrix-vector product; the tests bound its error
-against Monte Carlo from the sampler for k = 2..5.
+For k = 2 this is Proposition 2 of the study and exact. For k >= 3 it relies on the study's approximation (5),
+which replaces P(. | Phi_{i-1} <= t_{i-1}, ..., Phi_1 <= t_1) by P(. | Phi_{i-1} <= t_{i-1}); that conditions on
+*events*, which a chain that is Markov in the *values* does not satisfy. Cascades are therefore evaluated by the
+Markov chain of :mod:`.chain` by default, and Algorithm 1 is kept as ``joint="algorithm1"`` to compare with the
+study. The pair functions also give :class:`~probcascade.joint.model.MarkovCopulaModel` its joint and conditional
+probabilities.
 
-Who is correct: the study's model or the pairwise one
------------------------------------------------------
-The study counts the answering model j as correct with probability Phi_j. ``cascade(..., correctness="pairwise")``
-uses instead P(correct_j | Phi_{j-1}, Phi_j) fitted by logistic regression (:mod:`probcascade.correctness`): the
-chain then carries, besides the state vector p of the queries that reach model j, the vector weighted by each
-state's correctness ratio, ``(p_deferred @ (T * R)) + split part * R``, with R the link's (previous state, own
-state) ratio grid, and the expected correctness is linear in it. Same O(k) cost; both vectors come from one
-product of the deferred vector with ``[T, T * R]``.
+Accuracy notes: docs/design_notes.md#joint
 """
 
 from __future__ import annotations
@@ -128,7 +90,7 @@ def algorithm1_metrics(params: CascadeParams, families: tuple[str, ...], costs, 
     """Algorithm 1: (P(Correct), E[Cost]) of the cascade for thresholds (k-1,), in O(k). Pure and differentiable.
 
     Exact for k = 2; for k >= 3 it uses the study's approximation (5) (see the module notes and
-    :func:`chain_metrics`).
+    :func:`~probcascade.joint.chain.chain_metrics`).
 
     When every link uses the same copula family the k-1 links run in one ``lax.scan`` (compiled once whatever k);
     otherwise the loop is unrolled.

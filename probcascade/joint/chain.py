@@ -1,67 +1,37 @@
-"""The Markov-copula model of a cascade's calibrated confidences (seed 002 §3.1-3.2).
+"""The exact Markov-chain evaluation of a cascade (the default, ``joint="chain"``), the dispatch between it and
+Algorithm 1, and the chain sampler.
 
-Each model's calibrated confidence Phi_i has a point-mass beta-mixture marginal (:mod:`probcascade.marginals`):
-atoms at phi_min = ``lo`` and phi_max = ``hi`` and a continuous part with cdf ``G_i`` in between. Neighbours in
-the cascade are coupled by bivariate copulas (:mod:`probcascade.copulas`), and the joint law of the chain follows
-from the Markov assumption (eq. 5-6).
+:func:`chain_metrics` gives P(Correct) and E[Cost] without the study's approximation (5). The state of model i is
+one of ``N_BINS + 2`` cells (the atom at lo, :data:`N_BINS` interior bins of equal interior probability, i.e. equal
+width in u = G_i(x), the atom at hi), and the probability vector of the queries that reach model i is pushed
+forward by a transition matrix built from the cell table and the copula's exact rectangle probabilities
+``C(e_b+1, e_c+1) - C(e_b, e_c+1) - C(e_b+1, e_c) + C(e_b, e_c)``. The bin that contains a threshold is split
+exactly at it (copula evaluated at the threshold), so the first link - hence every k = 2 quantity except the
+within-bin mean of the last model - is exact; the one approximation is that a query's position within a bin is
+taken as uniform once it has passed through a link. Expected correctness inside a bin uses the exact partial
+expectations of the marginal at the bin edges and at the threshold. A link costs ``N_BINS + 1`` copula evaluations
+and one ``(N_BINS + 2)^2`` matrix-vector product: O(k) for the cascade, differentiable in the thresholds.
 
-Point masses, exactly
----------------------
-The study restricts the copula to the smooth interior. Here every query's confidence falls in one of three
-*cells*: the atom at ``lo`` (0), the interior (1), the atom at ``hi`` (2). For every pair of models (i, j) the
-3 x 3 table ``pi[r, c] = P(cell_i = r, cell_j = c)`` is estimated by counting on the training data (the row and
-column sums are the marginals' ``w_lo``/``w_hi``, also estimated by counting). Within the interior x interior cell
-the copula couples the interior cdfs, ``P(Phi_i <= a, Phi_j <= b | both interior) = C(G_i(a), G_j(b))``; in a cell
-where one confidence sits on an atom, the other's interior value follows its interior marginal ``G``. Hence, with
-``H_i(a) = (1{a >= lo_i}, G_i(a), 1{a >= hi_i})``,
+What does not depend on the thresholds (transition matrices, the copula on the bin-edge grid, partial expectations
+at the bin edges) is precomputed once per cascade in a :class:`ChainGrid` (:func:`build_chain_grid`). Each link's
+copula family is data (an index into :data:`CHAIN_FAMILIES`) and the compile-time key is a small hashable
+:class:`ChainSpec`, so one compiled program serves every cascade of one length whose families it covers.
 
-    P(Phi_i <= a, Phi_j <= b) = sum_{r,c} pi[r,c] H_i(a)_r H_j(b)_c     (the (1,1) term uses C(G_i(a), G_j(b)))
-
-which is exact at and near the atoms, and reduces to the study's model when the atoms are negligible.
-
-Expected correctness above a threshold
---------------------------------------
-Algorithm 1 needs ``J_i(b, a) = E[Phi_i 1{Phi_i > a} 1{Phi_{i-1} <= b}]`` (eq. 30 times P(Phi_{i-1} <= b)). The
-atom and mixed cells are closed forms (:func:`probcascade.marginals.interior_partial_expectation`); the interior
-cell is a Riemann-Stieltjes integral, integrated by parts,
-
-    int_{a'}^{hi} x d_x C(u, G(x)) = hi u - a' C(u, G(a')) - int_{a'}^{hi} C(u, G(x)) dx,   a' = clip(a, lo, hi),
-
-whose last term is a fixed-node Gauss-Legendre rule (``N_QUAD`` nodes), differentiable in both thresholds; the
-quadrature error is below 1e-6 on the shared benchmarks (see the tests).
-
-The whole chain: exact Markov evaluation (default) vs Algorithm 1
------------------------------------------------------------------
-For k >= 3, Algorithm 1 replaces P(. | Phi_{i-1} <= t_{i-1}, ..., Phi_1 <= t_1) by P(. | Phi_{i-1} <= t_{i-1})
-(the study's approximation, eq. 5), which conditions on *events*; a chain that is Markov in the *values* does
-not satisfy it. The error is largest where a late model receives almost every query that reaches its predecessor
-(e.g. P(Correct) 0.922 against 0.906 by Monte Carlo for llama 3b -> 8b -> 70b on MedMCQA at the expensive end of
-the frontier). ``joint="chain"`` (the default of :meth:`MarkovCopulaModel.cascade`) evaluates the Markov chain
-itself: the state of model i is one of ``N_BINS + 2`` cells (the atom at lo, ``N_BINS`` interior bins of equal
-interior probability, i.e. equal width in u = G_i(x), the atom at hi), and the probability vector of the queries
-that reach model i is pushed forward by a transition matrix built from the cell table and the copula's exact
-rectangle probabilities ``C(e_b+1, e_c+1) - C(e_b, e_c+1) - C(e_b+1, e_c) + C(e_b, e_c)``. The bin that contains
-a threshold is split exactly at it (copula evaluated at the threshold), so the first link - hence every k = 2
-quantity except the within-bin mean of the last model - is exact; the remaining approximation is that a query's
-position within a bin is taken as uniform once it has passed through a link. Expected correctness inside a bin
-uses the exact partial expectations of the marginal at the bin edges and at the threshold. The cost per link is
-``N_BINS + 1`` copula evaluations and one ``(N_BINS + 2)^2`` matrix-vector product; the tests bound its error
-against Monte Carlo from the sampler for k = 2..5.
-
-Who is correct: the study's model or the pairwise one
------------------------------------------------------
-The study counts the answering model j as correct with probability Phi_j. ``cascade(..., correctness="pairwise")``
-uses instead P(correct_j | Phi_{j-1}, Phi_j) fitted by logistic regression (:mod:`probcascade.correctness`): the
-chain then carries, besides the state vector p of the queries that reach model j, the vector weighted by each
+With the pairwise correctness model (:mod:`.correctness`) the chain also carries the state vector weighted by each
 state's correctness ratio, ``(p_deferred @ (T * R)) + split part * R``, with R the link's (previous state, own
-state) ratio grid, and the expected correctness is linear in it. Same O(k) cost; both vectors come from one
-product of the deferred vector with ``[T, T * R]``.
+state) ratio grid (:func:`build_ratio`); the expected correctness is linear in it and both vectors come from one
+product of the deferred vector with ``[T, T * R]``, so the cost stays O(k).
+
+:func:`sample_chain` draws confidences from the model itself (exact marginals, no tables): the reference of the
+Monte Carlo tests and the generator of the synthetic data.
+
+Accuracy notes: docs/design_notes.md#joint
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Sequence
+from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -80,7 +50,7 @@ from probcascade.distributions.copulas import COPULA_FAMILIES
 from probcascade.distributions.marginal import MarginalParams, icdf, interior_cdf, interior_partial_expectation, sample
 from probcascade.joint.correctness import ratio_matrix
 
-__all__ = ["N_BINS", "cascade_metrics", "chain_metrics", "build_chain_grid", "sample_chain", "CHAIN_FAMILIES", "static_families"]
+__all__ = ["ChainSpec", "as_spec", "N_BINS", "cascade_metrics", "chain_metrics", "build_chain_grid", "sample_chain", "CHAIN_FAMILIES", "static_families"]
 
 #: Copula families the chain evaluation selects among at run time (``ChainGrid.family_index``).
 CHAIN_FAMILIES = tuple(COPULA_FAMILIES)
@@ -124,18 +94,25 @@ def _chain_exit(m: MarginalTable, pe_edge, p, t, pr=None):
     return correct, mass, r_int, r_lo, r_hi
 
 
-def _branch_families(families: tuple[str, ...]) -> tuple[str, ...]:
-    """The families a compiled chain evaluation must cover, from the static ``families`` argument.
+class ChainSpec(NamedTuple):
+    """The compile-time key of a cascade evaluation: small and hashable, the static argument of the compiled code.
 
-    ``("chain:gumbel+clayton", ...)`` (see :func:`static_families`) names them; the bare ``"chain"`` means all of
-    :data:`CHAIN_FAMILIES`; plain family names cover themselves.
+    ``evaluator`` is ``"chain"`` (the exact Markov-chain evaluation) or ``"algorithm1"`` (the study's Algorithm 1);
+    ``links`` is k - 1. For the chain, ``families`` are the copula families the compiled program covers: a cascade's
+    own families are data (``ChainGrid.family_index``), so every cascade of the same length whose families lie in
+    this set shares one compilation. For Algorithm 1, ``families`` is the family of each link.
     """
-    head = families[0]
-    if head == "chain":
-        return CHAIN_FAMILIES
-    if head.startswith("chain:"):
-        return tuple(head[len("chain:"):].split("+"))
-    return tuple(f for f in CHAIN_FAMILIES if f in families)
+
+    evaluator: str
+    links: int
+    families: tuple[str, ...]
+
+
+def as_spec(params: CascadeParams, families) -> ChainSpec:
+    """A :class:`ChainSpec` from a spec (returned as is) or a tuple of per-link family names."""
+    if isinstance(families, ChainSpec):
+        return families
+    return static_families(params, tuple(families))
 
 
 def _switch_copula_cdf(branches: tuple[str, ...], family_index, theta, u, v):
@@ -182,14 +159,15 @@ def _chain_last(m: MarginalTable, pe_edge, p, pr=None):
     return pr[0] * m.lo + pr[-1] * m.hi + jnp.sum(pr[1:-1] * nb * (pe_edge[:-1] - pe_edge[1:])), jnp.sum(p)
 
 
-def chain_metrics(params: CascadeParams, families: tuple[str, ...], costs, thresholds):
+def chain_metrics(params: CascadeParams, spec: ChainSpec | tuple[str, ...], costs, thresholds):
     """(P(Correct), E[Cost]) by pushing the state distribution through the Markov chain (no approximation (5)).
 
-    Needs ``params.chain`` (see :class:`ChainGrid`, built by :meth:`MarkovCopulaModel.cascade`). Pure and
-    differentiable in the thresholds; the k-1 links run in one ``lax.scan`` and the copula family of each link is
-    read from ``params.chain.family_index``, so ``families`` only fixes k (see :func:`static_families`).
+    Needs ``params.chain`` (see :class:`ChainGrid`, built by
+    :meth:`~probcascade.joint.model.MarkovCopulaModel.cascade`). Pure and differentiable in the thresholds; the k-1 links run in one ``lax.scan`` and the copula family of each link is
+    read from ``params.chain.family_index``; ``spec`` (see :class:`ChainSpec`) fixes k and the families covered.
     """
-    k = len(families) + 1
+    spec = as_spec(params, spec)
+    k = spec.links + 1
     costs = jnp.asarray(costs, dtype=float)
     t = jnp.asarray(thresholds, dtype=float)
     marg = MarginalTable(*map(jnp.asarray, params.marg))
@@ -200,7 +178,7 @@ def chain_metrics(params: CascadeParams, families: tuple[str, ...], costs, thres
     m0 = marginal_at(marg, 0)
     p0 = jnp.concatenate([m0.w_lo[None], jnp.full(nb, (1.0 - m0.w_lo - m0.w_hi) / nb), m0.w_hi[None]])
     table, theta = jnp.asarray(params.table), jnp.asarray(params.theta)
-    branches = _branch_families(families)
+    branches = spec.families
 
     def link(carry, xs):
         p, pr = carry if pairwise else (carry, None)
@@ -269,29 +247,31 @@ def build_ratio(params: CascadeParams, grid: ChainGrid, coef) -> np.ndarray:
 
 
 def static_families(params: CascadeParams, families: tuple[str, ...],
-                    branches: Sequence[str] | None = None) -> tuple[str, ...]:
-    """The ``families`` to pass as a compile-time constant.
+                    branches: Sequence[str] | None = None) -> ChainSpec:
+    """The :class:`ChainSpec` of a cascade whose links have copula ``families``.
 
-    With a chain grid the families are data (``ChainGrid.family_index``) and the constant only names the set of
-    families the compiled program covers, ``("chain:gumbel+clayton",) * (k-1)``: every cascade of the same length
-    whose families lie in ``branches`` (default: its own families) shares one compiled program. Without a chain
-    grid the families themselves are the constant.
+    With a chain grid the spec covers ``families`` and ``branches`` (default: its own families), so every cascade
+    of the same length whose families lie in that set shares one compiled program; without a chain grid it is
+    Algorithm 1 with the families themselves.
     """
+    families = tuple(families)
     if params.chain is None or len(families) == 0:
-        return families
+        return ChainSpec("algorithm1", len(families), families)
     cover = set(families) | set(branches or ())
     unknown = cover - set(CHAIN_FAMILIES)
     if unknown:
         raise DataValidationError(f"copula families {sorted(unknown)} are not chain families {list(CHAIN_FAMILIES)}")
-    return ("chain:" + "+".join(f for f in CHAIN_FAMILIES if f in cover),) * len(families)
+    return ChainSpec("chain", len(families), tuple(f for f in CHAIN_FAMILIES if f in cover))
 
 
-def cascade_metrics(params: CascadeParams, families: tuple[str, ...], costs, thresholds):
-    """(P(Correct), E[Cost]) of the cascade for thresholds (k-1,): the exact chain when ``params.chain`` is set,
-    else Algorithm 1 (:func:`algorithm1_metrics`). Pure and differentiable."""
-    if params.chain is not None and len(families) > 0:
-        return chain_metrics(params, families, costs, thresholds)
-    return algorithm1_metrics(params, families, costs, thresholds)
+def cascade_metrics(params: CascadeParams, spec: ChainSpec | tuple[str, ...], costs, thresholds):
+    """(P(Correct), E[Cost]) of the cascade for thresholds (k-1,): the exact chain or Algorithm 1
+    (:func:`algorithm1_metrics`), as ``spec`` says (a tuple of per-link family names: the chain when ``params``
+    has a chain grid). Pure and differentiable."""
+    spec = as_spec(params, spec)
+    if spec.evaluator == "chain":
+        return chain_metrics(params, spec, costs, thresholds)
+    return algorithm1_metrics(params, spec.families, costs, thresholds)
 
 
 def sample_chain(marg: MarginalParams, table, theta, families: tuple[str, ...], key, n: int):

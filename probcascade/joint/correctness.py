@@ -1,12 +1,10 @@
 """Deferral-aware correctness: P(model j correct | its own and its predecessor's calibrated confidence).
 
-The study's model (seed 002 §3) scores a cascade with the calibrated confidences alone: the query answered by
+The study's model (its §3) scores a cascade with the calibrated confidences alone: the query answered by
 model j counts as correct with probability Phi_j, whatever the earlier models said. In a cascade, though, model j
-only sees the queries its predecessor was unsure about, and those tend to be harder than Phi_j says: on the shared
-Llama data a logistic regression of model j's correctness on ``logit Phi_j`` *and* ``logit Phi_i`` (i = the model
-before j) gives a positive coefficient on the predecessor, up to z = 9.9 on MedMCQA test (70b -> 405b) and 4.2 on
-MMLU test (70b -> 405b), so the study's conditional independence of ``correct_j`` and ``Phi_i`` given ``Phi_j``
-does not hold there.
+only sees the queries its predecessor was unsure about, and those can be harder than Phi_j says; on the shared
+Llama data the predecessor's confidence does predict model j's correctness given Phi_j (measurements:
+docs/design_notes.md#joint).
 
 The *pairwise* correctness model keeps the Markov-copula law of the confidences and replaces only the last step:
 
@@ -15,8 +13,9 @@ The *pairwise* correctness model keeps the Markov-copula law of the confidences 
 fitted on the training queries by maximum likelihood (optionally the posterior mode under a Gaussian prior
 centred at the study's model), for every ordered pair (i, j) a sub-cascade may use. With
 ``(alpha, beta, gamma) = (0, 1, 0)`` it is the study's model exactly. The chain evaluation
-(:func:`probcascade.markov_copula.chain_metrics`) applies it as a ratio ``sigmoid(...) / v`` on the (predecessor
-state, own state) grid of each link, so the objective stays a differentiable O(k) function of the thresholds.
+(:func:`probcascade.joint.chain.chain_metrics`) applies it as a ratio ``sigmoid(...) / v`` on the (predecessor
+state, own state) grid of each link (:func:`ratio_matrix`), so the objective stays a differentiable O(k) function
+of the thresholds.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ import pandas as pd
 from scipy import special
 from probcascade.estimation.logistic import LogisticFit, fit_logistic
 from probcascade.exceptions import DataValidationError
+from probcascade.validation import check_array, check_choice
 
 __all__ = ["PairwiseCorrectness", "fit_pairwise_correctness", "ratio_matrix", "check_correctness", "CORRECTNESS", "EPS", "IDENTITY", "DEFAULT_RIDGE"]
 
@@ -48,9 +48,7 @@ DEFAULT_RIDGE = 0.0
 
 def check_correctness(correctness: str) -> str:
     """``correctness`` if it names one of :data:`CORRECTNESS`, else a :class:`DataValidationError`."""
-    if correctness not in CORRECTNESS:
-        raise DataValidationError(f"correctness: expected one of {list(CORRECTNESS)}, got {correctness!r}")
-    return correctness
+    return check_choice(correctness, "correctness", CORRECTNESS)
 
 
 def _fixed_fit(prev: str, nxt: str, coef, se, n: int, converged: bool) -> LogisticFit:
@@ -78,9 +76,10 @@ class PairwiseCorrectness:
     @classmethod
     def from_coef(cls, prev: str, nxt: str, coef) -> "PairwiseCorrectness":
         """A pair with given coefficients (alpha, beta, gamma), e.g. for simulation; no standard errors."""
-        coef = np.asarray(coef, dtype=np.float64)
-        if coef.shape != (3,) or not np.all(np.isfinite(coef)):
-            raise DataValidationError(f"pairwise correctness {prev} -> {nxt}: need 3 finite coefficients, got {coef!r}")
+        try:
+            coef = check_array(coef, "coef", shape=(3,))
+        except DataValidationError as exc:
+            raise DataValidationError(f"pairwise correctness {prev} -> {nxt}: 3 finite coefficients needed: {exc}") from exc
         return cls(prev, nxt, _fixed_fit(prev, nxt, coef, np.full(3, np.nan), 0, True))
 
     @property
@@ -111,18 +110,12 @@ def fit_pairwise_correctness(
     ``ridge``: precision of a Gaussian prior on (alpha, beta, gamma) centred at the study's model (0, 1, 0); the fit
     is its posterior mode. The default 0 is maximum likelihood (what Table 7 uses, n ~ 300). With a few dozen queries
     the three coefficients can separate correct from incorrect answers and run off; ``ridge=1`` (prior SD 1) keeps
-    them finite and near the study's model (measured on Table 7 at n ~ 300 it costs 0.0001-0.0004 AUC, at n <= 30 it
-    helps; see the README).
+    them finite and near the study's model (its effect on Table 7: docs/design_notes.md#joint).
     A pair whose model j has a single outcome keeps the study's model (coefficients (0, 1, 0), infinite standard
     errors) rather than failing: the ratio it implies is 1.
     """
     phi = np.asarray(phi, dtype=np.float64)
-    correct = np.asarray(correct)
-    if correct.shape != phi.shape:
-        raise DataValidationError(f"correct: expected shape {phi.shape} (queries x models, like phi), got {correct.shape}")
-    if not np.all(np.isin(correct, (0, 1))):
-        bad = [m for j, m in enumerate(models) if not np.all(np.isin(correct[:, j], (0, 1)))]
-        raise DataValidationError(f"correct: model(s) {bad} have values other than 0/1")
+    correct = check_array(correct, "correct", shape=phi.shape, binary=True, column_names=models)  # like phi
     out = {}
     for i, j in pairs:
         prev, nxt = models[i], models[j]

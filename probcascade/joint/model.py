@@ -1,61 +1,17 @@
-"""The Markov-copula model of a cascade's calibrated confidences (seed 002 §3.1-3.2).
+"""The fitted Markov-copula model of a cascade (§3.1-3.2 of the study) and its entry point :func:`fit_markov_copula`.
 
-Each model's calibrated confidence Phi_i has a point-mass beta-mixture marginal (:mod:`probcascade.marginals`):
-atoms at phi_min = ``lo`` and phi_max = ``hi`` and a continuous part with cdf ``G_i`` in between. Neighbours in
-the cascade are coupled by bivariate copulas (:mod:`probcascade.copulas`), and the joint law of the chain follows
-from the Markov assumption (eq. 5-6).
+:func:`fit_markov_copula` fits, on the training queries' calibrated confidences, a point-mass beta-mixture marginal
+per model (:func:`~probcascade.estimation.marginal.fit_marginal`) and, per pair of models, the 3 x 3 cell table
+(:mod:`.tables`) and a copula between the interiors (:func:`~probcascade.estimation.copulas.fit_copula`; one family
+for every pair, or per pair the best of :data:`AIC_FAMILIES` by AIC), and, given the training outcomes, the
+pairwise correctness model (:mod:`.correctness`). It fits *all* pairs by default, not only adjacent ones, so that
+any sub-cascade can be evaluated and tuned without refitting.
 
-Point masses, exactly
----------------------
-The study restricts the copula to the smooth interior. Here every query's confidence falls in one of three
-*cells*: the atom at ``lo`` (0), the interior (1), the atom at ``hi`` (2). For every pair of models (i, j) the
-3 x 3 table ``pi[r, c] = P(cell_i = r, cell_j = c)`` is estimated by counting on the training data (the row and
-column sums are the marginals' ``w_lo``/``w_hi``, also estimated by counting). Within the interior x interior cell
-the copula couples the interior cdfs, ``P(Phi_i <= a, Phi_j <= b | both interior) = C(G_i(a), G_j(b))``; in a cell
-where one confidence sits on an atom, the other's interior value follows its interior marginal ``G``. Hence, with
-``H_i(a) = (1{a >= lo_i}, G_i(a), 1{a >= hi_i})``,
-
-    P(Phi_i <= a, Phi_j <= b) = sum_{r,c} pi[r,c] H_i(a)_r H_j(b)_c     (the (1,1) term uses C(G_i(a), G_j(b)))
-
-which is exact at and near the atoms, and reduces to the study's model when the atoms are negligible.
-
-Expected correctness above a threshold
---------------------------------------
-Algorithm 1 needs ``J_i(b, a) = E[Phi_i 1{Phi_i > a} 1{Phi_{i-1} <= b}]`` (eq. 30 times P(Phi_{i-1} <= b)). The
-atom and mixed cells are closed forms (:func:`probcascade.marginals.interior_partial_expectation`); the interior
-cell is a Riemann-Stieltjes integral, integrated by parts,
-
-    int_{a'}^{hi} x d_x C(u, G(x)) = hi u - a' C(u, G(a')) - int_{a'}^{hi} C(u, G(x)) dx,   a' = clip(a, lo, hi),
-
-whose last term is a fixed-node Gauss-Legendre rule (``N_QUAD`` nodes), differentiable in both thresholds; the
-quadrature error is below 1e-6 on the shared benchmarks (see the tests).
-
-The whole chain: exact Markov evaluation (default) vs Algorithm 1
------------------------------------------------------------------
-For k >= 3, Algorithm 1 replaces P(. | Phi_{i-1} <= t_{i-1}, ..., Phi_1 <= t_1) by P(. | Phi_{i-1} <= t_{i-1})
-(the study's approximation, eq. 5), which conditions on *events*; a chain that is Markov in the *values* does
-not satisfy it. The error is largest where a late model receives almost every query that reaches its predecessor
-(e.g. P(Correct) 0.922 against 0.906 by Monte Carlo for llama 3b -> 8b -> 70b on MedMCQA at the expensive end of
-the frontier). ``joint="chain"`` (the default of :meth:`MarkovCopulaModel.cascade`) evaluates the Markov chain
-itself: the state of model i is one of ``N_BINS + 2`` cells (the atom at lo, ``N_BINS`` interior bins of equal
-interior probability, i.e. equal width in u = G_i(x), the atom at hi), and the probability vector of the queries
-that reach model i is pushed forward by a transition matrix built from the cell table and the copula's exact
-rectangle probabilities ``C(e_b+1, e_c+1) - C(e_b, e_c+1) - C(e_b+1, e_c) + C(e_b, e_c)``. The bin that contains
-a threshold is split exactly at it (copula evaluated at the threshold), so the first link - hence every k = 2
-quantity except the within-bin mean of the last model - is exact; the remaining approximation is that a query's
-position within a bin is taken as uniform once it has passed through a link. Expected correctness inside a bin
-uses the exact partial expectations of the marginal at the bin edges and at the threshold. The cost per link is
-``N_BINS + 1`` copula evaluations and one ``(N_BINS + 2)^2`` matrix-vector product; the tests bound its error
-against Monte Carlo from the sampler for k = 2..5.
-
-Who is correct: the study's model or the pairwise one
------------------------------------------------------
-The study counts the answering model j as correct with probability Phi_j. ``cascade(..., correctness="pairwise")``
-uses instead P(correct_j | Phi_{j-1}, Phi_j) fitted by logistic regression (:mod:`probcascade.correctness`): the
-chain then carries, besides the state vector p of the queries that reach model j, the vector weighted by each
-state's correctness ratio, ``(p_deferred @ (T * R)) + split part * R``, with R the link's (previous state, own
-state) ratio grid, and the expected correctness is linear in it. Same O(k) cost; both vectors come from one
-product of the deferred vector with ``[T, T * R]``.
+:class:`MarkovCopulaModel` holds the fitted pieces (``summary()``, ``to_frame()``, joint and conditional
+probabilities, a sampler) and builds, per sub-cascade, a :class:`CascadeModel`: the pytree of look-up tables, cell
+tables, copula parameters and chain grid that the compiled objective
+(:func:`~probcascade.joint.chain.cascade_metrics`) and the tuners take, with the choice of evaluation (the exact
+chain or the study's Algorithm 1) and of correctness model made there.
 """
 
 from __future__ import annotations
@@ -84,11 +40,13 @@ from probcascade.joint.algorithm1 import marginal_cdf_from_table
 from probcascade.joint.algorithm1 import partial_joint
 from probcascade.joint.chain import sample_chain
 from probcascade.joint.chain import static_families
-from probcascade.distributions.copulas import get_family
+from probcascade.distributions.copulas import COPULA_FAMILIES, get_family
 from probcascade.distributions.marginal import MarginalParams, cdf, stack_params
 from probcascade.estimation.copulas import fit_copula, pseudo_observations
 from probcascade.estimation.marginal import MarginalFit, fit_marginal
 from probcascade.joint.correctness import check_correctness, fit_pairwise_correctness
+from probcascade.summary import Summary
+from probcascade.validation import check_array, check_choice, check_float, check_int, pad_rows, padded_size
 
 __all__ = ["MarkovCopulaModel", "CascadeModel", "fit_markov_copula", "cell_of", "AIC_FAMILIES"]
 
@@ -148,17 +106,20 @@ class CascadeModel:
     @x64
     def metrics(self, thresholds, costs) -> tuple[np.ndarray, np.ndarray]:
         """Predicted (P(Correct), E[Cost]) for thresholds of shape (..., k-1)."""
-        t = jnp.asarray(thresholds, dtype=float)
+        t = check_array(thresholds, "thresholds", finite="allow-inf")
         if t.ndim == 0 or t.shape[-1] != self.k - 1:
-            raise DataValidationError(f"thresholds: expected {self.k - 1} per vector for cascade {list(self.models)}, got shape {t.shape}")
-        costs = np.asarray(costs, dtype=np.float64)
-        if costs.shape != (self.k,):
-            raise DataValidationError(f"costs: expected {self.k} expected costs for cascade {list(self.models)}, got shape {costs.shape}")
+            raise DataValidationError(f"'thresholds' must have {self.k - 1} values per vector for cascade "
+                                      f"{list(self.models)}, got shape {t.shape}")
+        try:
+            costs = check_array(costs, "costs", shape=(self.k,))
+        except DataValidationError as exc:
+            raise DataValidationError(f"cascade {list(self.models)}: {exc}") from exc
         flat = t.reshape(-1, self.k - 1)
         n = flat.shape[0]
-        size = max(64, 1 << (n - 1).bit_length())            # pad to a power of two: few distinct compilations
-        padded = jnp.concatenate([flat, jnp.broadcast_to(flat[:1], (size - n, self.k - 1))]) if n else jnp.zeros((size, self.k - 1))
-        pc, ec = _metrics_batched(self.params, self.static_families, jnp.asarray(costs), padded)
+        # the common padding rule (at least 64 vectors): few distinct compilations; the padding rows are copies of
+        # the first vector (valid thresholds), their metrics are dropped
+        padded, _ = pad_rows(flat, padded_size(n, minimum=64), "first" if n else 0.0)
+        pc, ec = _metrics_batched(self.params, self.static_families, jnp.asarray(costs), jnp.asarray(padded))
         return np.asarray(pc)[:n].reshape(t.shape[:-1]), np.asarray(ec)[:n].reshape(t.shape[:-1])
 
     def cdf_numpy(self, i: int):
@@ -177,6 +138,8 @@ class CascadeModel:
     @x64
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """n draws of the calibrated confidences (n, k) from the Markov chain."""
+        check_int(n, "n", low=0)
+        check_int(seed, "seed", low=0)
         return np.asarray(_sample_jit(self.exact, self.params.table, self.params.theta, self.families,
                                       jax.random.PRNGKey(seed), int(n)))
 
@@ -239,15 +202,14 @@ class MarkovCopulaModel:
         """Parameters of the cascade ``models`` (default: all models in order); uses the all-pairs copulas.
 
         ``joint="chain"`` evaluates P(Correct) and E[Cost] through the Markov chain itself (exact up to the
-        within-bin position, see the module notes); ``"algorithm1"`` uses the study's Algorithm 1 with its
+        within-bin position, see :mod:`probcascade.joint.chain`); ``"algorithm1"`` uses the study's Algorithm 1 with its
         approximation (5) for k >= 3.
 
         ``correctness="marginal"`` (the study's model) counts the answering model as correct with probability its
         calibrated confidence; ``"pairwise"`` uses P(correct | own and predecessor's confidence) fitted by
-        :func:`fit_markov_copula` with ``correct=`` (see :mod:`probcascade.correctness`; needs ``joint="chain"``).
+        :func:`fit_markov_copula` with ``correct=`` (see :mod:`probcascade.joint.correctness`; needs ``joint="chain"``).
         """
-        if joint not in ("chain", "algorithm1"):
-            raise DataValidationError(f"joint: expected 'chain' or 'algorithm1', got {joint!r}")
+        check_choice(joint, "joint", ("chain", "algorithm1"))
         if check_correctness(correctness) == "pairwise" and joint != "chain":
             raise DataValidationError("correctness='pairwise' is evaluated by the Markov chain: use joint='chain'")
         models = tuple(models) if models is not None else self.models
@@ -338,26 +300,27 @@ class MarkovCopulaModel:
 
     def correctness_frame(self) -> pd.DataFrame:
         """The pairwise correctness model (empty without ``correct=`` at fit time): one row per ordered pair and
-        term, with estimate, standard error, z, p-value and 95 % interval (see :mod:`probcascade.correctness`)."""
+        term, with estimate, standard error, z, p-value and 95 % interval (see :mod:`probcascade.joint.correctness`)."""
         frames = [pc.to_frame().reset_index() for pc in self.correctness.values()]
         if not frames:
             return pd.DataFrame(columns=["prev", "nxt", "term", "coef", "std_err", "z", "p_value", "ci_low", "ci_high"])
         return pd.concat(frames, ignore_index=True)
 
-    def summary(self) -> str:
-        with pd.option_context("display.width", 160):
-            out = (f"Markov-copula model ({self.family}), {len(self.models)} models, n = {self.n}\n\n"
-                   "Marginals (point-mass beta mixtures)\n" + self.marginal_frame().to_string(float_format=lambda v: f"{v:.4g}")
-                   + "\n\nCopulas (adjacent pairs drive the Markov chain)\n"
-                   + self.to_frame().to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-            if self.correctness:
-                adj = [(a, b) for a, b in zip(self.models[:-1], self.models[1:]) if (a, b) in self.correctness]
-                rows = [{"prev": a, "nxt": b, **dict(zip(("alpha", "beta", "gamma"), self.correctness[(a, b)].coef)),
-                         "z_gamma": float(self.correctness[(a, b)].fit.z[2])} for a, b in adj]
-                out += ("\n\nPairwise correctness, adjacent pairs: P(correct_nxt) = sigmoid(alpha + beta logit phi_nxt"
-                        " + gamma logit phi_prev); the study's model is (0, 1, 0)\n"
-                        + pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-            return out
+    def summary(self) -> Summary:
+        """Marginals, copulas and (if fitted) the adjacent pairs' correctness model, as a
+        :class:`~probcascade.summary.Summary`."""
+        out = Summary(f"Markov-copula model ({self.family}), {len(self.models)} models, n = {self.n}")
+        out.add_table(self.marginal_frame(), "Marginals (point-mass beta mixtures)", float_format="{:.4g}")
+        out.add_table(self.to_frame(), "Copulas (adjacent pairs drive the Markov chain)", index=False,
+                      float_format="{:.4g}")
+        if self.correctness:
+            adj = [(a, b) for a, b in zip(self.models[:-1], self.models[1:]) if (a, b) in self.correctness]
+            rows = [{"prev": a, "nxt": b, **dict(zip(("alpha", "beta", "gamma"), self.correctness[(a, b)].coef)),
+                     "z_gamma": float(self.correctness[(a, b)].fit.z[2])} for a, b in adj]
+            out.add_table(pd.DataFrame(rows), "Pairwise correctness, adjacent pairs", index=False, float_format="{:.4g}")
+            out.add_note("Pairwise correctness: P(correct_nxt) = sigmoid(alpha + beta logit phi_nxt + gamma logit "
+                         "phi_prev); the study's model is (0, 1, 0).")
+        return out
 
 
 @x64
@@ -383,7 +346,7 @@ def fit_markov_copula(
     models : sequence of str, optional
         Model names (default: the frame's columns or ``model_0..``).
     family : str
-        Copula family for every pair (see :data:`probcascade.copulas.COPULA_FAMILIES`), or ``"aic"``: for each pair
+        Copula family for every pair (see :data:`probcascade.distributions.copulas.COPULA_FAMILIES`), or ``"aic"``: for each pair
         the family of :data:`AIC_FAMILIES` with the smallest AIC (all have one parameter, so this is the largest
         copula log-likelihood at the fitted theta).
     n_components, criterion : int, {None, "aic", "bic"}
@@ -397,29 +360,28 @@ def fit_markov_copula(
     correct : array (n, k) of 0/1, optional
         The training outcomes of the same queries. When given, also fits the pairwise correctness model
         P(correct_j | Phi_i, Phi_j) for every ordered pair (adjacent pairs only with ``all_pairs=False``), used by
-        ``cascade(..., correctness="pairwise")`` (see :mod:`probcascade.correctness`).
+        ``cascade(..., correctness="pairwise")`` (see :mod:`probcascade.joint.correctness`).
     correctness_ridge : float
         Prior precision of the pairwise correctness coefficients towards the study's model (0: maximum likelihood;
         1 is a sensible choice with a few dozen training queries).
     """
-    if family != "aic":
-        get_family(family)                       # unknown family: a clear error before any fitting
+    # unknown family or option: a clear error before any fitting
+    if isinstance(family, str):
+        check_choice(family, "family", (*COPULA_FAMILIES, "aic"))
+    else:
+        get_family(family)
+    check_choice(theta_method, "theta_method", ("tau", "mle"))
+    check_int(min_interior, "min_interior", low=0)
+    check_float(correctness_ridge, "correctness_ridge", low=0.0)
     if isinstance(phi, pd.DataFrame):
         models = tuple(models) if models is not None else tuple(map(str, phi.columns))
-        phi = phi.to_numpy()
-    phi = np.asarray(phi, dtype=np.float64)
-    if phi.ndim != 2 or phi.shape[1] < 1:
-        raise DataValidationError(f"phi: expected an (n_queries, n_models) array, got shape {phi.shape}")
+    phi = check_array(phi, "phi", ndim=2, unit_interval=True, column_names=models)  # errors name the model (column)
+    if phi.shape[1] < 1:
+        raise DataValidationError(f"'phi' must have one column per model (n_queries, n_models), got shape {phi.shape}")
     n, k = phi.shape
     models = tuple(models) if models is not None else tuple(f"model_{i}" for i in range(k))
     if len(models) != k:
-        raise DataValidationError(f"models: {len(models)} names for {k} columns of phi")
-    for j, m in enumerate(models):
-        col = phi[:, j]
-        if not np.all(np.isfinite(col)):
-            raise DataValidationError(f"phi: model '{m}' has non-finite calibrated confidences")
-        if (col < 0).any() or (col > 1).any():
-            raise DataValidationError(f"phi: model '{m}' has calibrated confidences outside [0, 1]")
+        raise DataValidationError(f"'models' has {len(models)} names for {k} columns of 'phi'")
     marginals = {}
     for j, m in enumerate(models):
         try:

@@ -1,61 +1,27 @@
-"""The Markov-copula model of a cascade's calibrated confidences (seed 002 §3.1-3.2).
+"""The parameters of a cascade as the compiled objective sees them: marginal look-up tables and cell tables.
 
-Each model's calibrated confidence Phi_i has a point-mass beta-mixture marginal (:mod:`probcascade.marginals`):
-atoms at phi_min = ``lo`` and phi_max = ``hi`` and a continuous part with cdf ``G_i`` in between. Neighbours in
-the cascade are coupled by bivariate copulas (:mod:`probcascade.copulas`), and the joint law of the chain follows
-from the Markov assumption (eq. 5-6).
-
-Point masses, exactly
----------------------
-The study restricts the copula to the smooth interior. Here every query's confidence falls in one of three
-*cells*: the atom at ``lo`` (0), the interior (1), the atom at ``hi`` (2). For every pair of models (i, j) the
-3 x 3 table ``pi[r, c] = P(cell_i = r, cell_j = c)`` is estimated by counting on the training data (the row and
-column sums are the marginals' ``w_lo``/``w_hi``, also estimated by counting). Within the interior x interior cell
-the copula couples the interior cdfs, ``P(Phi_i <= a, Phi_j <= b | both interior) = C(G_i(a), G_j(b))``; in a cell
-where one confidence sits on an atom, the other's interior value follows its interior marginal ``G``. Hence, with
-``H_i(a) = (1{a >= lo_i}, G_i(a), 1{a >= hi_i})``,
+Each model's calibrated confidence Phi_i has a point-mass beta-mixture marginal
+(:mod:`probcascade.distributions.marginal`): atoms at phi_min = ``lo`` and phi_max = ``hi`` and a continuous part
+with cdf ``G_i`` in between. The study restricts the copula to the smooth interior; here every query's confidence
+falls in one of three *cells* - the atom at ``lo`` (0), the interior (1), the atom at ``hi`` (2) - and for every
+pair of models (i, j) the 3 x 3 table ``pi[r, c] = P(cell_i = r, cell_j = c)`` is counted on the training data
+(its row and column sums are the marginals' ``w_lo``/``w_hi``). Only the interior x interior cell is coupled by the
+copula, ``P(Phi_i <= a, Phi_j <= b | both interior) = C(G_i(a), G_j(b))``; in a cell where one confidence sits on
+an atom, the other follows its interior marginal. With ``H_i(a) = (1{a >= lo_i}, G_i(a), 1{a >= hi_i})``
+(:func:`cells_below`),
 
     P(Phi_i <= a, Phi_j <= b) = sum_{r,c} pi[r,c] H_i(a)_r H_j(b)_c     (the (1,1) term uses C(G_i(a), G_j(b)))
 
-which is exact at and near the atoms, and reduces to the study's model when the atoms are negligible.
+which is exact at and near the atoms and reduces to the study's model when the atoms are negligible.
 
-Expected correctness above a threshold
---------------------------------------
-Algorithm 1 needs ``J_i(b, a) = E[Phi_i 1{Phi_i > a} 1{Phi_{i-1} <= b}]`` (eq. 30 times P(Phi_{i-1} <= b)). The
-atom and mixed cells are closed forms (:func:`probcascade.marginals.interior_partial_expectation`); the interior
-cell is a Riemann-Stieltjes integral, integrated by parts,
+This module holds the pytrees that the evaluations in :mod:`.algorithm1` and :mod:`.chain` take
+(:class:`MarginalTable`, :class:`CascadeParams`, :class:`ChainGrid`), the copula helpers they share (exact on the
+boundary of the unit square), and the marginal look-up tables: the compiled objective reads ``G_i`` and the partial
+expectation ``E[Phi 1{Phi > x} | interior]`` from a cubic-Hermite interpolant on :data:`N_TABLE` + 1 nodes that
+cluster at both ends of the support, not from the special functions, which keeps its compilation short and its
+derivatives in the thresholds continuous.
 
-    int_{a'}^{hi} x d_x C(u, G(x)) = hi u - a' C(u, G(a')) - int_{a'}^{hi} C(u, G(x)) dx,   a' = clip(a, lo, hi),
-
-whose last term is a fixed-node Gauss-Legendre rule (``N_QUAD`` nodes), differentiable in both thresholds; the
-quadrature error is below 1e-6 on the shared benchmarks (see the tests).
-
-The whole chain: exact Markov evaluation (default) vs Algorithm 1
------------------------------------------------------------------
-For k >= 3, Algorithm 1 replaces P(. | Phi_{i-1} <= t_{i-1}, ..., Phi_1 <= t_1) by P(. | Phi_{i-1} <= t_{i-1})
-(the study's approximation, eq. 5), which conditions on *events*; a chain that is Markov in the *values* does
-not satisfy it. The error is largest where a late model receives almost every query that reaches its predecessor
-(e.g. P(Correct) 0.922 against 0.906 by Monte Carlo for llama 3b -> 8b -> 70b on MedMCQA at the expensive end of
-the frontier). ``joint="chain"`` (the default of :meth:`MarkovCopulaModel.cascade`) evaluates the Markov chain
-itself: the state of model i is one of ``N_BINS + 2`` cells (the atom at lo, ``N_BINS`` interior bins of equal
-interior probability, i.e. equal width in u = G_i(x), the atom at hi), and the probability vector of the queries
-that reach model i is pushed forward by a transition matrix built from the cell table and the copula's exact
-rectangle probabilities ``C(e_b+1, e_c+1) - C(e_b, e_c+1) - C(e_b+1, e_c) + C(e_b, e_c)``. The bin that contains
-a threshold is split exactly at it (copula evaluated at the threshold), so the first link - hence every k = 2
-quantity except the within-bin mean of the last model - is exact; the remaining approximation is that a query's
-position within a bin is taken as uniform once it has passed through a link. Expected correctness inside a bin
-uses the exact partial expectations of the marginal at the bin edges and at the threshold. The cost per link is
-``N_BINS + 1`` copula evaluations and one ``(N_BINS + 2)^2`` matrix-vector product; the tests bound its error
-against Monte Carlo from the sampler for k = 2..5.
-
-Who is correct: the study's model or the pairwise one
------------------------------------------------------
-The study counts the answering model j as correct with probability Phi_j. ``cascade(..., correctness="pairwise")``
-uses instead P(correct_j | Phi_{j-1}, Phi_j) fitted by logistic regression (:mod:`probcascade.correctness`): the
-chain then carries, besides the state vector p of the queries that reach model j, the vector weighted by each
-state's correctness ratio, ``(p_deferred @ (T * R)) + split part * R``, with R the link's (previous state, own
-state) ratio grid, and the expected correctness is linear in it. Same O(k) cost; both vectors come from one
-product of the deferred vector with ``[T, T * R]``.
+Accuracy notes: docs/design_notes.md#joint
 """
 
 from __future__ import annotations
@@ -75,9 +41,9 @@ class MarginalTable(NamedTuple):
     ``tab`` (4, N_TABLE + 1) holds, on the grid ``s_j = j / N_TABLE`` of the coordinate
     ``u = (1 - cos(pi s)) / 2`` (nodes cluster at both ends of the support, where beta densities are steep), the
     interior cdf G, its derivative dG/ds, the interior partial expectation PE(x) = E[Phi 1{Phi > x} | interior] and
-    dPE/ds. Between nodes a cubic Hermite interpolant is used: C1 in the thresholds, exact at the nodes, with an
-    error below 1e-8 even for beta shapes near 0.25 (see the tests), and it compiles to a few dozen operations where the special functions it
-    replaces compile to thousands.
+    dPE/ds. Between nodes a cubic Hermite interpolant is used: C1 in the thresholds, exact at the nodes, accurate
+    next to the ends even for small beta shapes, and it compiles to a few dozen operations where the special
+    functions it replaces compile to thousands (accuracy: docs/design_notes.md#joint).
     """
 
     lo: jnp.ndarray
@@ -92,7 +58,7 @@ class CascadeParams(NamedTuple):
 
     ``marg`` is a :class:`MarginalTable` batched over the k models; ``table`` (k-1, 3, 3) are the cell tables of
     consecutive models; ``theta`` (k-1,) the copula parameters. The copula families are static (a tuple of names,
-    see :class:`CascadeModel`).
+    see :class:`~probcascade.joint.model.CascadeModel`).
     """
 
     marg: MarginalTable
@@ -102,16 +68,17 @@ class CascadeParams(NamedTuple):
 
 
 class ChainGrid(NamedTuple):
-    """Precomputed pieces of the exact Markov-chain evaluation of a cascade (see the module notes).
+    """Precomputed pieces of the exact Markov-chain evaluation of a cascade (see :mod:`probcascade.joint.chain`).
 
     ``trans`` (k-1, M+2, M+2): transition matrices between the states (lo atom, M interior bins, hi atom) of
     consecutive models; ``cgrid`` (k-1, M+1, M+1): the copula at the bin edges, ``C(e_b, e_c)``; ``pe_edge``
     (k, M+1): the interior partial expectation ``E[Phi 1{Phi > x} | interior]`` at the bin edges x = G^-1(e_b);
-    ``family_index`` (k-1,): each link's copula family as an index into :data:`CHAIN_FAMILIES`. The family is data,
-    not a compile-time constant, so one compiled evaluation serves every mix of families (e.g. ``family="aic"``).
-    ``ratio`` (k-1, M+2, M+2) or None: the pairwise correctness model's factor on the next model's correctness for
-    each (state of the model, state of the next model) (see :mod:`probcascade.correctness`); None is the study's
-    model, in which the next model is correct with probability equal to its calibrated confidence.
+    ``family_index`` (k-1,): each link's copula family as an index into
+    :data:`~probcascade.joint.chain.CHAIN_FAMILIES`. The family is data, not a compile-time constant, so one
+    compiled evaluation serves every mix of families (e.g. ``family="aic"``). ``ratio`` (k-1, M+2, M+2) or None:
+    the pairwise correctness model's factor on the next model's correctness for each (state of the model, state of
+    the next model) (see :mod:`probcascade.joint.correctness`); None is the study's model, in which the next model
+    is correct with probability equal to its calibrated confidence.
     """
 
     trans: jnp.ndarray

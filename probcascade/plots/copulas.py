@@ -11,6 +11,7 @@ from probcascade.precision import x64
 from probcascade.distributions.copulas import Copula
 from probcascade.estimation.copulas import fit_copula, kendall_tau, pseudo_observations
 from probcascade.exceptions import DataValidationError
+from probcascade.validation import check_array, check_int, check_matching_rows
 
 __all__ = ["plot_copula_scatter", "plot_tau_heatmap"]
 
@@ -57,19 +58,21 @@ def plot_copula_scatter(u, v, copula: Copula | None = None, axes=None, n_sample:
     """
     import matplotlib.pyplot as plt
 
-    pu, pv = pseudo_observations(u), pseudo_observations(v)
-    if pu.size != pv.size:
-        raise DataValidationError(f"arguments 'u' and 'v' differ in length ({pu.size} vs {pv.size})")
+    pu = pseudo_observations(check_array(u, "u", ndim=1))
+    pv = pseudo_observations(check_array(v, "v", ndim=1))
+    check_matching_rows("u", pu, "v", pv)
+    check_int(n_sample, "n_sample", low=3, allow_none=True)
+    check_int(seed, "seed", low=0)
     if copula is None:
         copula = fit_copula(pu, pv, "gumbel").copula
     n = pu.size if n_sample is None else int(n_sample)
     if n < 3:
-        raise DataValidationError(f"argument 'n_sample' must be at least 3, got {n}")
+        raise DataValidationError(f"'u' and 'v' have {n} observation(s); at least 3 needed to draw the copula sample")
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(7.0, 3.4), sharey=True)
     axes = np.asarray(axes).ravel()
     if axes.size != 2:
-        raise DataValidationError(f"argument 'axes' must hold two Axes, got {axes.size}")
+        raise DataValidationError(f"'axes' must hold two Axes, got {axes.size}")
     sample = np.asarray(type(copula)(float(copula.theta)).sample(jax.random.PRNGKey(seed), (n,)))
     su, sv = pseudo_observations(sample[:, 0]), pseudo_observations(sample[:, 1])
     fam = type(copula).name
@@ -82,7 +85,7 @@ def plot_copula_scatter(u, v, copula: Copula | None = None, axes=None, n_sample:
 
 
 def plot_tau_heatmap(tau_frame: pd.DataFrame, ax=None, cmap: str = "viridis", annotate: bool = True):
-    """Heatmap of a Kendall's tau matrix (from :func:`probcascade.copulas.kendall_tau_matrix`).
+    """Heatmap of a Kendall's tau matrix (from :func:`probcascade.estimation.copulas.kendall_tau_matrix`).
 
     Parameters
     ----------
@@ -101,10 +104,8 @@ def plot_tau_heatmap(tau_frame: pd.DataFrame, ax=None, cmap: str = "viridis", an
     import matplotlib.pyplot as plt
 
     if not isinstance(tau_frame, pd.DataFrame) or tau_frame.shape[0] != tau_frame.shape[1]:
-        raise DataValidationError("argument 'tau_frame' must be a square DataFrame (see kendall_tau_matrix)")
-    values = tau_frame.to_numpy(dtype=float)
-    if np.isnan(values).any():
-        raise DataValidationError("argument 'tau_frame' contains NaN")
+        raise DataValidationError("'tau_frame' must be a square DataFrame (see kendall_tau_matrix)")
+    values = check_array(tau_frame, "tau_frame", ndim=2)
     if ax is None:
         _, ax = plt.subplots(figsize=(1.0 + 0.8 * len(values), 0.6 + 0.8 * len(values)))
     off = values[~np.eye(len(values), dtype=bool)]

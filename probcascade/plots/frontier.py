@@ -1,4 +1,4 @@
-"""Error-cost curves of cascades (seed 002, Figure 5a)."""
+"""Error-cost curves of cascades, as in Figure 5a of the study."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 
 from probcascade.exceptions import DataValidationError
 from probcascade.tuning.frontier import Frontier
+from probcascade.validation import check_choice
 
 __all__ = ["plot_frontier"]
 
@@ -17,16 +18,15 @@ Curve = Union[Frontier, pd.DataFrame]
 
 def _xy(curve: Curve, which: str) -> tuple[np.ndarray, np.ndarray]:
     frame = curve.frame if isinstance(curve, Frontier) else curve
+    check_choice(which, "which", ("train", "test"))
     if which == "test":
         if not {"test_cost", "test_error"} <= set(frame.columns):
             raise DataValidationError("which='test' needs 'test_cost' and 'test_error' columns (from Frontier.evaluate)")
         x, y = frame["test_cost"].to_numpy(), frame["test_error"].to_numpy()
-    elif which == "train":
+    else:
         if not {"e_cost", "p_correct"} <= set(frame.columns):
             raise DataValidationError("which='train' needs 'e_cost' and 'p_correct' columns")
         x, y = frame["e_cost"].to_numpy(), 1.0 - frame["p_correct"].to_numpy()
-    else:
-        raise DataValidationError(f"'which' must be 'train' or 'test', got {which!r}")
     order = np.argsort(x, kind="stable")
     return x[order], y[order]
 

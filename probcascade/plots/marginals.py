@@ -1,13 +1,13 @@
-"""Histogram of calibrated confidences with the fitted point-mass beta mixture (Figure 4 of the seed study)."""
+"""Histogram of calibrated confidences with the fitted point-mass beta mixture (Figure 4 of the study)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from probcascade.precision import float64
-from probcascade.exceptions import DataValidationError
 from probcascade.distributions.marginal import MarginalParams, interior_log_prob
 from probcascade.estimation.marginal import as_params
+from probcascade.validation import check_array, check_int
 
 __all__ = ["plot_marginal"]
 
@@ -17,7 +17,7 @@ def plot_marginal(fit_or_dist, phi, ax=None, bins: int = 20, label: str | None =
 
     The continuous part is drawn as the curve ``(1 - w_lo - w_hi) g(x)``; each point mass ``w`` is shown as a
     hatched rectangle of area ``w`` (height ``w / bar width``) hanging from the top of the bar that contains it,
-    as in Figure 4 of the seed study, so a well-fitting atom fills its bar.
+    as in Figure 4 of the study, so a well-fitting atom fills its bar.
 
     Parameters
     ----------
@@ -39,11 +39,8 @@ def plot_marginal(fit_or_dist, phi, ax=None, bins: int = 20, label: str | None =
     from matplotlib.patches import Rectangle
 
     p = as_params(fit_or_dist, "fit_or_dist")
-    data = np.asarray(phi, dtype=np.float64)
-    if data.ndim != 1 or data.size == 0 or not np.isfinite(data).all():
-        raise DataValidationError("phi: expected a non-empty 1-D array of finite values")
-    if not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise DataValidationError(f"bins: expected a positive integer, got {bins!r}")
+    data = check_array(phi, "phi", ndim=1, min_rows=1)
+    check_int(bins, "bins", low=1)
     lo, hi, w_lo, w_hi = (float(np.asarray(z)) for z in (p.lo, p.hi, p.w_lo, p.w_hi))
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 3.2))

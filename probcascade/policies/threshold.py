@@ -9,14 +9,15 @@ import numpy as np
 
 from probcascade.exceptions import DataValidationError
 from probcascade.policies.base import Decisions
+from probcascade.validation import check_array
 
 __all__ = ["ThresholdPolicy", "per_query_costs"]
 
 
 def per_query_costs(cost, n: int, k: int, name: str = "cost") -> np.ndarray:
     """``cost`` as an (n, k) array of per-query model costs: (n, k) is kept, a (k,) vector of expected costs is
-    broadcast to every query."""
-    c = np.asarray(cost, dtype=np.float64)
+    broadcast to every query. Costs must be finite and >= 0."""
+    c = check_array(cost, name, low=0.0)
     if c.shape == (k,):
         return np.broadcast_to(c, (n, k))
     if c.shape != (n, k):
@@ -38,14 +39,12 @@ class ThresholdPolicy:
 
     def __post_init__(self) -> None:
         models = tuple(str(m) for m in self.models)
-        thr = np.asarray(self.thresholds, dtype=np.float64).reshape(-1)
+        thr = check_array(self.thresholds, "thresholds", finite="allow-inf").reshape(-1)  # +-inf: always/never defer
         if len(models) < 2:
             raise DataValidationError(f"a threshold cascade needs at least 2 models, got {list(models)}")
         if thr.size != len(models) - 1:
             raise DataValidationError(f"'thresholds' needs {len(models) - 1} values for the cascade {list(models)}, "
                                       f"got {thr.size}")
-        if np.isnan(thr).any():
-            raise DataValidationError("'thresholds' contains NaN")
         object.__setattr__(self, "models", models)
         object.__setattr__(self, "thresholds", thr)
 
@@ -56,8 +55,8 @@ class ThresholdPolicy:
     def route(self, conf, cost, answers=None) -> Decisions:
         """Exit model and cost of each query (the exit model's own answer is the answer: ``Decisions.answer`` is
         None). ``conf`` (n, k) calibrated confidences in cascade order; ``cost`` (n, k) or (k,)."""
-        c = np.asarray(conf, dtype=np.float64)
-        if c.ndim != 2 or c.shape[1] != self.k:
+        c = check_array(conf, "conf", ndim=2)
+        if c.shape[1] != self.k:
             raise DataValidationError(f"'conf' must have shape (n, {self.k}) for the cascade {list(self.models)}, "
                                       f"got {c.shape}")
         n = c.shape[0]

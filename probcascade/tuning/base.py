@@ -13,7 +13,7 @@ from probcascade.tuning.frontier import Frontier
 from probcascade.tuning.options import TuneOptions
 
 __all__ = ["TuningProblem", "Tuner", "register_tuner", "get_tuner", "tuner_names", "RationalTuner", "GridTuner",
-           "BayesianOptimizationTuner"]
+           "BayesianOptimizationTuner", "EnsembleTuner"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,6 +24,8 @@ class TuningProblem:
     costs : (k,) expected cost per query of each model (USD) on the training data
     conf, correct : (n, k) calibrated training confidences and 0/1 correctness
     joint_model : the fitted :class:`~probcascade.MarkovCopulaModel` (model-based tuners), or None
+    answers : the models' answers and the gold labels (``probcascade.policies.ensemble_strategies.Answers``) for
+        policies that aggregate answers, or None
     """
 
     models: tuple[str, ...]
@@ -31,6 +33,7 @@ class TuningProblem:
     conf: np.ndarray
     correct: np.ndarray
     joint_model: Any = None
+    answers: Any = None
 
     @property
     def k(self) -> int:
@@ -64,7 +67,7 @@ class RationalTuner:
 
 
 class GridTuner:
-    """High-resolution grid search over quantile thresholds on the training data (seed 002 §4.4)."""
+    """High-resolution grid search over quantile thresholds on the training data (§4.4 of the study)."""
 
     name: ClassVar[str] = "grid"
     needs_model: ClassVar[bool] = False
@@ -77,7 +80,7 @@ class GridTuner:
 
 
 class BayesianOptimizationTuner:
-    """Bayesian optimisation (optuna) of the training objective of eq. 11, per lambda (seed 002 §4.4)."""
+    """Bayesian optimisation (optuna) of the training objective of eq. 11, per lambda (§4.4 of the study)."""
 
     name: ClassVar[str] = "bo"
     needs_model: ClassVar[bool] = False
@@ -89,6 +92,29 @@ class BayesianOptimizationTuner:
         lams = lambda_grid(problem.costs, r=1.0)
         return bayesian_optimization(problem.conf, problem.correct, problem.costs, lams, n_trials=options.bo_trials,
                                      seed=options.seed, models=problem.models)
+
+
+class EnsembleTuner:
+    """The binned cascading ensemble's cost-weight sweep (:func:`probcascade.policies.ensemble.train_ensemble_sweep`):
+    a frontier of :class:`~probcascade.policies.ensemble.BinnedEnsemblePolicy` points with parameter ``mu``, scored
+    on the training data. Without answers it uses the last model's answer only."""
+
+    name: ClassVar[str] = "ensemble"
+    needs_model: ClassVar[bool] = False
+
+    def frontier(self, problem: TuningProblem, options: TuneOptions) -> Frontier:
+        from probcascade.evaluation.routing import score_policy
+        from probcascade.policies.ensemble import default_mus, train_ensemble_sweep
+
+        mus = default_mus()
+        strategies = {} if problem.answers is not None else {"strategies": ("last",)}
+        pols = train_ensemble_sweep(problem.conf, problem.correct, problem.costs, problem.answers, mus=mus,
+                                    models=problem.models, **strategies)
+        gold = None if problem.answers is None else problem.answers.gold
+        scores = [score_policy(p, problem.conf, problem.costs, correct=problem.correct, answers=problem.answers,
+                               gold=gold) for p in pols]
+        return Frontier.from_policies(pols, [s.accuracy for s in scores], [s.cost for s in scores], params=mus,
+                                      param_names=("mu",), method="binned_ensemble")
 
 
 _TUNERS: dict[str, Tuner] = {}
@@ -118,5 +144,5 @@ def get_tuner(name: str) -> Tuner:
         raise DataValidationError(f"unknown tuning method {name!r} (choose from {list(_TUNERS)})") from None
 
 
-for _tuner in (RationalTuner(), GridTuner(), BayesianOptimizationTuner()):
+for _tuner in (RationalTuner(), GridTuner(), BayesianOptimizationTuner(), EnsembleTuner()):
     register_tuner(_tuner)

@@ -1,13 +1,10 @@
-"""Baseline threshold tuners of seed 002 §4.4: high-resolution grid search and Bayesian optimisation.
+"""The Bayesian-optimisation baseline of §4.4 of the study: per cost sensitivity lambda, minimise the training
+objective of eq. 11 over the thresholds with optuna, then infill the optima (eq. 13).
 
-Both score threshold vectors *empirically* on training data (accuracy and expected cost of the routed queries)
-and return a :class:`~probcascade.frontier.Frontier`, like the rational tuner.
-
-* :func:`grid_search` - every combination of per-model quantile thresholds (40 per model at the default 2.5 %
-  step, so ``40**(k-1)`` candidates: 2.56 million for k = 5), scored in JAX without a Python loop over candidates,
-  then reduced to the Pareto set.
-* :func:`bayesian_optimization` - per cost sensitivity lambda, minimise the training objective of eq. 11 with
-  optuna, then infill the thresholds (eq. 13).
+Threshold vectors are scored *empirically* on the training data (accuracy and expected cost of the routed queries),
+as in the study. The study used HEBO; optuna stands in for it (its GP sampler when torch is installed, TPE
+otherwise) because HEBO would make torch a dependency. optuna is an optional extra (``bo``), imported only when
+this tuner runs. The result is a :class:`~probcascade.tuning.frontier.Frontier`, like the rational tuner's.
 """
 
 from __future__ import annotations
@@ -23,6 +20,7 @@ from probcascade.evaluation.routing import route_one, route
 from probcascade.exceptions import DataValidationError
 from probcascade.tuning.frontier import Frontier, empirical_cdf, infill
 from probcascade.tuning.grid import check_tuning_inputs
+from probcascade.validation import check_array, check_choice, check_int, check_probability
 
 __all__ = ["bayesian_optimization"]
 
@@ -50,7 +48,7 @@ def bayesian_optimization(
     accuracy: str = "confidence",
     sampler: str = "auto",
 ) -> "Frontier":
-    """Bayesian-optimisation baseline (seed 002 §4.4): per lambda, minimise the training objective of eq. 11.
+    """Bayesian-optimisation baseline (§4.4 of the study): per lambda, minimise the training objective of eq. 11.
 
     For every cost sensitivity ``lam`` the empirical objective ``(1 - accuracy) + lam * cost`` on the training data
     is minimised over thresholds in the box of observed training confidences with optuna.  The study used HEBO
@@ -65,7 +63,7 @@ def bayesian_optimization(
     Parameters
     ----------
     conf, correct, expected_costs
-        As in :func:`grid_search`.
+        As in :func:`~probcascade.tuning.grid.grid_search`.
     lambdas : array_like, shape (L,)
         Cost sensitivities (in error per unit of cost; with costs in USD per query, useful values are of order
         ``1 / (cost of the last model)``, e.g. ``np.geomspace(1e2, 1e6, 20)`` for the Llama data).
@@ -76,7 +74,7 @@ def bayesian_optimization(
     infill_q : float or None
         Probability-mass gap for infilling; None skips it.
     models, accuracy
-        As in :func:`grid_search`.
+        As in :func:`~probcascade.tuning.grid.grid_search`.
     sampler : {"auto", "gp", "tpe"}
         ``"auto"``: GP when torch is importable, else TPE.
 
@@ -90,15 +88,15 @@ def bayesian_optimization(
     start = time.perf_counter()
     conf, _, weight, costs, models = check_tuning_inputs(conf, correct, expected_costs, models, accuracy)
     k = conf.shape[1]
-    lams = np.sort(np.asarray(lambdas, dtype=np.float64).ravel())
-    if lams.size == 0 or not np.all(np.isfinite(lams)) or np.any(lams < 0):
-        raise DataValidationError("'lambdas' must be a non-empty array of finite, non-negative numbers")
-    if n_trials < 1:
-        raise DataValidationError(f"'n_trials' must be positive, got {n_trials}")
+    lams = np.sort(check_array(lambdas, "lambdas", low=0.0).ravel())
+    if lams.size == 0:
+        raise DataValidationError("'lambdas' is empty: at least one cost sensitivity is needed")
+    check_int(n_trials, "n_trials", low=1)
+    check_int(seed, "seed", low=0)
+    check_probability(infill_q, "infill_q", allow_none=True)
+    check_choice(sampler, "sampler", ("auto", "gp", "tpe"))
     if sampler == "auto":
         sampler = "gp" if importlib.util.find_spec("torch") is not None else "tpe"
-    if sampler not in ("gp", "tpe"):
-        raise DataValidationError(f"'sampler' must be 'auto', 'gp' or 'tpe', got {sampler!r}")
 
     c_j, w_j = jnp.asarray(conf), jnp.asarray(weight)
     cum = jnp.broadcast_to(jnp.cumsum(jnp.asarray(costs)), conf.shape)

@@ -28,6 +28,8 @@ from probcascade.evaluation.auc import AUCResult, error_cost_auc
 from probcascade.evaluation.routing import route, score_policy
 from probcascade.exceptions import DataValidationError, InfillWarning
 from probcascade.policies.threshold import ThresholdPolicy
+from probcascade.summary import Summary
+from probcascade.validation import check_array, check_float, check_int, check_matching_rows, check_probability
 
 __all__ = ["Frontier", "pareto_mask", "infill", "empirical_cdf", "threshold_columns"]
 
@@ -41,7 +43,7 @@ def pareto_mask(cost, p_correct, tol: float = 1e-12) -> np.ndarray:
     """Boolean mask of the non-dominated points (minimise cost, maximise accuracy).
 
     A point is dominated when another point is at least as cheap and at least as accurate and strictly better in
-    one of the two (seed 002 §4.4).  Of exact duplicates, the first is kept.  Vectorised 2-D skyline: sort by cost
+    one of the two (§4.4 of the study).  Of exact duplicates, the first is kept.  Vectorised 2-D skyline: sort by cost
     (ties: most accurate first), then keep each point whose accuracy is strictly above every accuracy before it.
     This is O(m log m) and replaces the ``paretoset`` package the study used, which is not a dependency here
     (for two objectives the skyline needs no more than a sort and a running maximum).
@@ -49,12 +51,9 @@ def pareto_mask(cost, p_correct, tol: float = 1e-12) -> np.ndarray:
     Accuracies within ``tol`` of each other count as equal, so that the rounding noise of different summation
     orders (the same accuracy computed twice) does not keep a costlier duplicate.
     """
-    cost = np.asarray(cost, dtype=np.float64).ravel()
-    acc = np.asarray(p_correct, dtype=np.float64).ravel()
-    if cost.shape != acc.shape:
-        raise DataValidationError(f"'cost' and 'p_correct' have different lengths ({cost.size} vs {acc.size})")
-    if not (np.all(np.isfinite(cost)) and np.all(np.isfinite(acc))):
-        raise DataValidationError("'cost' and 'p_correct' must be finite for the Pareto filter")
+    cost = check_array(cost, "cost").ravel()
+    acc = check_array(p_correct, "p_correct").ravel()
+    check_matching_rows("cost", cost, "p_correct", acc)
     mask = np.zeros(cost.size, dtype=bool)
     if cost.size == 0:
         return mask
@@ -68,9 +67,9 @@ def pareto_mask(cost, p_correct, tol: float = 1e-12) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------- infilling
 def empirical_cdf(sample) -> Callable[[np.ndarray], np.ndarray]:
     """Vectorised empirical distribution function ``t -> mean(sample <= t)`` of a 1-D sample."""
-    xs = np.sort(np.asarray(sample, dtype=np.float64).ravel())
-    if xs.size == 0 or not np.all(np.isfinite(xs)):
-        raise DataValidationError("'sample' for the empirical cdf must be non-empty and finite")
+    xs = np.sort(check_array(sample, "sample").ravel())
+    if xs.size == 0:
+        raise DataValidationError("'sample' is empty: the empirical cdf needs at least one value")
     return lambda t: np.searchsorted(xs, np.asarray(t, dtype=np.float64), side="right") / xs.size
 
 
@@ -81,7 +80,7 @@ def infill(
     max_rounds: int = 12,
     return_index: bool = False,
 ):
-    """Adaptive infilling of a sequence of optimal threshold vectors (seed 002, eq. 13).
+    """Adaptive infilling of a sequence of optimal threshold vectors (eq. 13 of the study).
 
     Between consecutive vectors ``theta^(i)`` and ``theta^(i+1)``, whenever some threshold ``j`` moves by more than
     probability mass ``q``, i.e. ``|F_j(theta_j^(i+1)) - F_j(theta_j^(i))| > q`` with ``F_j`` the distribution
@@ -112,15 +111,11 @@ def infill(
     ndarray of int, shape (T',)
         Only with ``return_index``: source row index, -1 for inserted rows.
     """
-    thr = np.asarray(thresholds, dtype=np.float64)
-    if thr.ndim != 2:
-        raise DataValidationError(f"'thresholds' must be a 2-D (T, k-1) array, got shape {thr.shape}")
+    thr = check_array(thresholds, "thresholds", ndim=2)  # (T, k-1), finite to be infilled
     if len(cdfs) != thr.shape[1]:
         raise DataValidationError(f"'cdfs' has {len(cdfs)} distribution functions, 'thresholds' has {thr.shape[1]} columns")
-    if not 0.0 < q < 1.0:
-        raise DataValidationError(f"'q' must lie in (0, 1), got {q}")
-    if not np.all(np.isfinite(thr)):
-        raise DataValidationError("'thresholds' must be finite to be infilled")
+    check_probability(q, "q")
+    check_int(max_rounds, "max_rounds", low=0)
 
     def masses(t: np.ndarray) -> np.ndarray:
         return np.column_stack([np.asarray(f(t[:, j]), dtype=np.float64) for j, f in enumerate(cdfs)])
@@ -192,16 +187,16 @@ class Frontier:
         cols = ["lam", *names, "p_correct", "e_cost"]
         missing = [c for c in cols if c not in self.frame.columns]
         if missing:
-            raise DataValidationError(f"frontier frame lacks column(s) {missing} for models {self.models}")
+            raise DataValidationError(f"'frame' lacks column(s) {missing} for models {self.models}")
         if threshold:
             extra = [c for c in self.frame.columns if c.startswith("threshold_") and c not in cols]
             if extra:
-                raise DataValidationError(f"frontier frame has threshold column(s) {extra} beyond k-1={k - 1} for "
+                raise DataValidationError(f"'frame' has threshold column(s) {extra} beyond k-1={k - 1} for "
                                           f"{self.models}")
         frame = self.frame[cols].astype(np.float64).reset_index(drop=True)
         for c in ("p_correct", "e_cost", *(names if threshold else ())):
             if frame[c].isna().any():
-                raise DataValidationError(f"frontier column '{c}' contains NaN")
+                raise DataValidationError(f"'frame' column '{c}' contains NaN")
         if self.policies is not None:
             pols = tuple(self.policies)
             if len(pols) != len(frame):
@@ -229,9 +224,9 @@ class Frontier:
 
         ``models`` defaults to ``("M1", ..., "Mk")``.
         """
-        thr = np.asarray(thresholds, dtype=np.float64)
-        if thr.ndim != 2 or thr.shape[1] < 1:
-            raise DataValidationError(f"'thresholds' must be a 2-D (T, k-1) array, got shape {thr.shape}")
+        thr = check_array(thresholds, "thresholds", ndim=2, finite="allow-inf")  # (T, k-1)
+        if thr.shape[1] < 1:
+            raise DataValidationError(f"'thresholds' must have k-1 >= 1 columns, got shape {thr.shape}")
         t, km1 = thr.shape
         models = tuple(models) if models is not None else tuple(f"M{i + 1}" for i in range(km1 + 1))
         if len(models) != km1 + 1:
@@ -308,25 +303,23 @@ class Frontier:
         out.attrs.update(models=self.models, method=self.method, policy=self.policy)
         return out
 
-    def summary(self, max_rows: int = 20) -> str:
-        """Readable table of the frontier (sorted by cost; at most ``max_rows`` rows, evenly spaced)."""
+    def summary(self, max_rows: int = 20) -> Summary:
+        """Readable table of the frontier (sorted by cost; at most ``max_rows`` rows, evenly spaced), as a
+        :class:`~probcascade.summary.Summary`."""
         f = self.frame.sort_values("e_cost", kind="stable")
         if len(f) > max_rows:
             f = f.iloc[np.unique(np.linspace(0, len(f) - 1, max_rows).round().astype(int))]
         cost, acc = self.frame["e_cost"], self.frame["p_correct"]
-        head = [
-            f"Frontier: {self.method or 'unnamed method'}",
-            f"Cascade:  {' -> '.join(self.models)}",
-            f"Points:   {len(self.frame)}",
-        ]
+        head: dict[str, Any] = {"Points": len(self.frame)}
         if len(self.frame):
-            head += [
-                f"Cost:     {cost.min():.6g} .. {cost.max():.6g}",
-                f"Accuracy: {acc.min():.4f} .. {acc.max():.4f}",
-            ]
-        table = f.to_string(index=False, float_format=lambda v: f"{v:.6g}")
-        rule = "=" * max(len(line) for line in head + table.splitlines())
-        return "\n".join([*head, rule, table])
+            head.update({"Cost (min)": cost.min(), "Cost (max)": cost.max(),
+                         "Accuracy (min)": acc.min(), "Accuracy (max)": acc.max()})
+        out = Summary(f"Frontier: {self.method or 'unnamed method'}").add_dict({"Cascade": " -> ".join(self.models)})
+        out.add_dict(head, ncols=2)
+        out.add_table(f, index=False)
+        if len(f) < len(self.frame):
+            out.add_note(f"{len(f)} of {len(self.frame)} points shown, evenly spaced by cost.")
+        return out
 
     # ------------------------------------------------------------------------------------------- selection
     def pareto(self) -> "Frontier":
@@ -337,6 +330,7 @@ class Frontier:
 
     def at_budget(self, max_cost: float) -> pd.Series:
         """Most accurate point with ``e_cost <= max_cost`` (ties: the cheaper one)."""
+        check_float(max_cost, "max_cost", finite=False)
         f = self.frame[self.frame["e_cost"] <= max_cost]
         if f.empty:
             raise DataValidationError(
@@ -346,6 +340,7 @@ class Frontier:
 
     def at_error(self, max_error: float) -> pd.Series:
         """Cheapest point with ``1 - p_correct <= max_error`` (ties: the more accurate one)."""
+        check_float(max_error, "max_error", finite=False)
         f = self.frame[1.0 - self.frame["p_correct"] <= max_error]
         if f.empty:
             raise DataValidationError(
@@ -356,9 +351,9 @@ class Frontier:
 
     # ------------------------------------------------------------------------------------------ evaluation
     def evaluate(self, conf, correct, cost, answers=None, gold=None) -> pd.DataFrame:
-        """Score every threshold vector on (test) data with :func:`~probcascade.evaluation.route`.
+        """Score every threshold vector on (test) data with :func:`~probcascade.evaluation.routing.route`.
 
-        Parameters are those of :func:`~probcascade.evaluation.route` (``conf``/``correct`` (n, k) in this
+        Parameters are those of :func:`~probcascade.evaluation.routing.route` (``conf``/``correct`` (n, k) in this
         frontier's model order; ``cost`` (n, k) or (k,)); policies that return their own answers are scored
         with ``answers`` (n, k) and ``gold`` (n,) instead of ``correct``.  Returns the frontier's frame plus ``test_error``,
         ``test_cost`` and ``share_<model>`` columns.

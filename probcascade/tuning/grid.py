@@ -1,13 +1,14 @@
-"""Baseline threshold tuners of seed 002 §4.4: high-resolution grid search and Bayesian optimisation.
+"""The grid-search baseline of §4.4 of the study: every combination of per-model quantile thresholds, scored on the
+training data and reduced to its Pareto set.
 
-Both score threshold vectors *empirically* on training data (accuracy and expected cost of the routed queries)
-and return a :class:`~probcascade.frontier.Frontier`, like the rational tuner.
+:func:`quantile_grid` gives each model ``i < k`` its candidate thresholds (40 quantiles of its training confidences
+at the default 2.5 % step, the grid of the study's code), so :func:`grid_search` scores ``40**(k-1)`` candidates
+(2.56 million for k = 5). Accuracy and expected cost of all combinations come from one einsum per exit model over
+the queries, without a Python loop over candidates and without an (n, candidates) intermediate; memory is bounded
+by splitting the first model's candidates into blocks, each reduced to its Pareto set before merging. This
+factorisation is what makes a high-resolution grid feasible for k = 5 (run times: ``BENCHMARKS.md``).
 
-* :func:`grid_search` - every combination of per-model quantile thresholds (40 per model at the default 2.5 %
-  step, so ``40**(k-1)`` candidates: 2.56 million for k = 5), scored in JAX without a Python loop over candidates,
-  then reduced to the Pareto set.
-* :func:`bayesian_optimization` - per cost sensitivity lambda, minimise the training objective of eq. 11 with
-  optuna, then infill the thresholds (eq. 13).
+The result is a :class:`~probcascade.tuning.frontier.Frontier`, like the rational tuner's.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from probcascade.precision import x64
 from probcascade.evaluation.routing import validate_cascade_data
 from probcascade.exceptions import DataValidationError
 from probcascade.tuning.frontier import Frontier, pareto_mask
+from probcascade.validation import check_array, check_choice, check_float, check_int
 
 __all__ = ["quantile_grid", "grid_search"]
 
@@ -29,16 +31,13 @@ _ACCURACY = ("correct", "confidence")
 
 
 def check_tuning_inputs(conf, correct, expected_costs, models, accuracy: str):
-    costs = np.asarray(expected_costs, dtype=np.float64)
-    if costs.ndim != 1:
-        raise DataValidationError(f"'expected_costs' must be a (k,) vector of per-model expected costs, got shape {costs.shape}")
+    costs = check_array(expected_costs, "expected_costs", ndim=1)  # (k,) per-model expected costs
     conf_arr, correct_arr, _ = validate_cascade_data(conf, correct, costs)
     k = conf_arr.shape[1]
     models = tuple(models) if models is not None else tuple(f"M{i + 1}" for i in range(k))
     if len(models) != k:
         raise DataValidationError(f"'models' has {len(models)} names, 'conf' has {k} columns")
-    if accuracy not in _ACCURACY:
-        raise DataValidationError(f"'accuracy' must be one of {_ACCURACY}, got {accuracy!r}")
+    check_choice(accuracy, "accuracy", _ACCURACY)
     # "confidence": the expected accuracy under calibration, the calibrated confidence of the answering model
     if accuracy == "confidence" and np.any((conf_arr < 0) | (conf_arr > 1)):
         raise DataValidationError("accuracy='confidence' needs calibrated confidences in [0, 1] in 'conf'")
@@ -59,14 +58,12 @@ def quantile_grid(conf, step: float = 0.025, offset: float = 0.01) -> np.ndarray
     -------
     ndarray, shape (m, n_columns)
     """
-    conf = np.asarray(conf, dtype=np.float64)
-    if conf.ndim != 2:
-        raise DataValidationError(f"'conf' must be a 2-D array, got shape {conf.shape}")
-    if not 0.0 < step <= 0.5:
-        raise DataValidationError(f"'step' must lie in (0, 0.5], got {step}")
+    conf = check_array(conf, "conf", ndim=2)
+    check_float(step, "step", low=0.0, high=0.5, low_open=True)
+    check_float(offset, "offset", low=0.0)
     m = int(round(1.0 / step))
     masses = offset + step * np.arange(m)
-    if offset < 0.0 or masses[-1] > 1.0:
+    if masses[-1] > 1.0:
         raise DataValidationError(f"'offset' must keep the masses in [0, 1]: offset={offset}, step={step}")
     return np.quantile(conf, masses, axis=0)
 
@@ -118,7 +115,7 @@ def grid_search(
     accuracy: str = "confidence",
     max_block: int = 2**22,
 ) -> "Frontier":
-    """High-resolution grid search over quantile thresholds (seed 002 §4.4), reduced to its Pareto set.
+    """High-resolution grid search over quantile thresholds (§4.4 of the study), reduced to its Pareto set.
 
     Per model ``i < k`` the candidates are :func:`quantile_grid` of the training confidences (40 at the default
     ``step``), all ``40**(k-1)`` combinations are scored on the training data - accuracy of the routed queries
@@ -155,6 +152,7 @@ def grid_search(
     """
     start = time.perf_counter()
     conf, _, weight, costs, models = check_tuning_inputs(conf, correct, expected_costs, models, accuracy)
+    check_int(max_block, "max_block", low=1)
     k = conf.shape[1]
     grid = quantile_grid(conf[:, : k - 1], step, offset)  # (m, k-1)
     m = grid.shape[0]

@@ -1,17 +1,17 @@
-"""Rational tuning of cascade thresholds (seed 002 §3.3, eq. 11-13, Proposition 2, Algorithm 1).
+"""Rational tuning of cascade thresholds (§3.3 of the study: eq. 11-13, Proposition 2, Algorithm 1).
 
 For every cost sensitivity lambda the thresholds minimise ``(1 - P(Correct)) + lambda E[Cost]`` under the fitted
 Markov-copula model. All lambda values and all restarts are optimised at once: the objective is ``vmap``-ed over a
 (lambda, restart) batch and minimised with optax's Adam inside one ``jit``-compiled ``lax.scan``. Each threshold
 lives in the open interval (phi_min, phi_max) of its model through ``phi = lo + (hi - lo) sigmoid(z)``, where the
-objective is smooth (seed §3.3 "Smoothness of the objective").
+objective is smooth (the study's §3.3, "Smoothness of the objective").
 
 The lambda grid follows eq. 12 (``lambda <- (1 + r) lambda``) from a lambda so small that cost is irrelevant up to
 the first lambda at which deferring can no longer pay (``lambda E[C_2] > 1``: no query's error can fall by more than
 1), after which the optimum is the cheapest model alone; the sweep is truncated once the predicted cost reaches the
 cheapest model's. The frontier is the Pareto-optimal subset of all (lambda, restart) solutions, so it is monotone
 (more cost never raises predicted error) even where a restart ends in a poor local minimum. Gaps larger than
-probability mass ``q`` are filled by eq. 13 (:func:`probcascade.frontier.infill`); infilled points that the
+probability mass ``q`` are filled by eq. 13 (:func:`probcascade.tuning.frontier.infill`); infilled points that the
 model predicts to be dominated are dropped again. Optionally (``max_cost_gap``), wide cost gaps left by the sweep,
 which eq. 11 cannot fill where the frontier is not convex, are first split by cost-targeted solves.
 """
@@ -29,6 +29,7 @@ import pandas as pd
 from probcascade.precision import x64
 from probcascade.exceptions import DataValidationError
 from probcascade.tuning.options import TuneOptions
+from probcascade.validation import check_array, check_float
 from probcascade.tuning.frontier import Frontier, infill, pareto_mask
 from probcascade.joint.model import CascadeModel, MarkovCopulaModel
 from probcascade.joint.chain import cascade_metrics
@@ -41,11 +42,11 @@ def lambda_grid(costs: Sequence[float], r: float = 0.5, lam_min_rel: float = 1e-
     Starts at ``lam_min_rel / sum(costs)`` (cost changes the objective by at most 1e-4) and grows by ``1 + r`` up
     to ``(1 + r) / min(costs[1:])``, beyond which deferring any query costs more than it can gain.
     """
-    costs = np.asarray(costs, dtype=np.float64)
-    if costs.ndim != 1 or costs.size < 2 or np.any(costs <= 0) or not np.all(np.isfinite(costs)):
-        raise DataValidationError(f"costs: need >= 2 positive finite expected costs per model, got {costs}")
-    if not r > 0:
-        raise DataValidationError(f"r: the lambda growth rate must be > 0, got {r}")
+    costs = check_array(costs, "costs", ndim=1, min_rows=2)
+    if np.any(costs <= 0):
+        raise DataValidationError(f"'costs' must be positive expected costs per model, got {costs}")
+    check_float(r, "r", low=0.0, low_open=True, note="the lambda growth rate")
+    check_float(lam_min_rel, "lam_min_rel", low=0.0, low_open=True)
     lo = lam_min_rel / costs.sum()
     hi = (1.0 + r) / costs[1:].min()
     n = int(np.ceil(np.log(hi / lo) / np.log1p(r))) + 1
@@ -218,11 +219,12 @@ def tune(
     if isinstance(costs, pd.Series):
         missing = [m for m in cm.models if m not in costs.index]
         if missing:
-            raise DataValidationError(f"costs: no expected cost for model(s) {missing}")
+            raise DataValidationError(f"'costs' has no expected cost for model(s) {missing}")
         costs = costs.loc[list(cm.models)].to_numpy()
-    costs = np.asarray(costs, dtype=np.float64)
-    if costs.shape != (cm.k,):
-        raise DataValidationError(f"costs: expected {cm.k} expected costs for cascade {list(cm.models)}, got shape {costs.shape}")
+    try:
+        costs = check_array(costs, "costs", shape=(cm.k,))
+    except DataValidationError as exc:
+        raise DataValidationError(f"cascade {list(cm.models)}: {exc}") from exc
     lams = lambda_grid(costs, r) if lambdas is None else np.asarray(lambdas, dtype=np.float64)
     scale = costs.sum()
     lo_np, hi_np = (np.asarray(b, dtype=np.float64) for b in cm.bounds)
@@ -231,7 +233,10 @@ def tune(
     unit_costs = jnp.asarray(costs / scale)
     starts = _initial_points(k1, n_restarts, seed)
     L, R = lams.size, starts.shape[0]
-    size = -(-L * R // 32) * 32                     # pad the batch to a multiple of 32: few distinct shapes to compile
+    # pad the batch to a multiple of 32: few distinct shapes to compile. Not validation.padded_size: every padded
+    # row is a full Adam solve, so a power of two could double the work where multiples of 32 waste < 32 solves,
+    # and the batch is cut into chunks of exactly this size (a different size would change the compiled program)
+    size = -(-L * R // 32) * 32
     fam_key = cm.static_families       # chain: families are data, one compilation per k and family set
     solve = lambda z0_, lam_, target_, rho_, steps: _solve_chunks(cm.params, fam_key, unit_costs, lo, hi, z0_, lam_,
                                                                   target_, rho_, steps, size)
