@@ -26,18 +26,43 @@ Public entry points run in float64 (see :mod:`probcascade.precision`).
 
 from __future__ import annotations
 
+import importlib
+
 from probcascade._version import __version__
-from probcascade.calibration import CascadeCalibration, calibrate
-from probcascade.data import CascadeData, load_benchmark, load_shared, make_synthetic_cascade, synthetic_train_test
-from probcascade.estimation import fit_copula, fit_marginal
-from probcascade.evaluation import error_cost_auc, route, score_policy
-from probcascade.exceptions import DataValidationError, FitError, ProbcascadeError, ProbcascadeWarning, SeparationWarning
-from probcascade.gof import copula_gof, goodness_of_fit, marginal_gof
-from probcascade.joint import MarkovCopulaModel, fit_markov_copula
-from probcascade.precision import float64
-from probcascade.policies import BinnedEnsemblePolicy, Decisions, Policy, ThresholdPolicy, train_ensemble
-from probcascade.summary import Summary
-from probcascade.tuning import Frontier, TuneOptions, Tuner, get_tuner, grid_search, register_tuner, tune
+
+# The curated public API, imported on first use (PEP 562): ``import probcascade`` and the command line's ``--help``
+# stay free of JAX; ``from probcascade import X``, ``probcascade.X`` and ``dir(probcascade)`` work as with eager imports.
+_LAZY = {
+    "probcascade.calibration": ("CascadeCalibration", "calibrate"),
+    "probcascade.compilation_cache": ("enable_compilation_cache",),
+    "probcascade.data": ("CascadeData", "load_benchmark", "load_shared", "make_synthetic_cascade",
+                         "synthetic_train_test"),
+    "probcascade.estimation": ("fit_copula", "fit_marginal"),
+    "probcascade.evaluation": ("error_cost_auc", "route", "score_policy"),
+    "probcascade.exceptions": ("DataValidationError", "FitError", "ProbcascadeError", "ProbcascadeWarning",
+                               "SeparationWarning"),
+    "probcascade.gof": ("copula_gof", "goodness_of_fit", "marginal_gof"),
+    "probcascade.joint": ("MarkovCopulaModel", "fit_markov_copula"),
+    "probcascade.precision": ("float64",),
+    "probcascade.policies": ("BinnedEnsemblePolicy", "Decisions", "Policy", "ThresholdPolicy", "train_ensemble"),
+    "probcascade.summary": ("Summary",),
+    "probcascade.tuning": ("Frontier", "TuneOptions", "Tuner", "get_tuner", "grid_search", "register_tuner", "tune"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'probcascade' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value   # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "__version__",
@@ -54,7 +79,7 @@ __all__ = [
     "get_tuner", "register_tuner",
     # evaluation
     "route", "score_policy", "error_cost_auc",
-    # results, precision, errors
-    "Summary", "float64", "ProbcascadeError", "DataValidationError", "FitError", "ProbcascadeWarning",
+    # results, precision, compilation cache, errors
+    "Summary", "float64", "enable_compilation_cache", "ProbcascadeError", "DataValidationError", "FitError", "ProbcascadeWarning",
     "SeparationWarning",
 ]

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# the CLI run in-process (tests/test_cli.py) must not write JAX's compilation cache into the user's cache folder;
+# tests/test_startup.py checks the cache in subprocesses with their own environment
+os.environ.setdefault("PROBCASCADE_NO_CACHE", "1")
+
 SHARED = Path(
     os.environ.get("PROBCASCADE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data" / "llm_cascades")
 )

@@ -24,6 +24,7 @@ from probcascade.estimation.logistic import LogisticFit, fit_logistic
 from probcascade.data.cascade import CascadeData
 from probcascade.exceptions import DataValidationError
 from probcascade.calibration.metrics import calibration_metrics
+from probcascade.calibration.choices import CALIBRATOR_NAMES
 from probcascade.calibration.transforms import TRANSFORMS, ConfidenceTransform
 from probcascade.summary import Summary
 from probcascade.validation import check_array, check_choice, check_matching_rows
@@ -121,7 +122,9 @@ class TemperatureCalibrator(LogisticCalibrator):
         return 1.0 / float(self.result_.coef[0])
 
 
-CALIBRATORS = {"logistic": LogisticCalibrator, "platt": PlattCalibrator, "temperature": TemperatureCalibrator}
+#: calibrator classes by name; the names are :data:`probcascade.calibration.choices.CALIBRATOR_NAMES` (the command line
+#: reads them from there without loading JAX), the classes follow in the same order
+CALIBRATORS = dict(zip(CALIBRATOR_NAMES, (LogisticCalibrator, PlattCalibrator, TemperatureCalibrator), strict=True))
 
 
 def make_calibrator(method: str = "logistic", transform: str | None = None, model: str = "") -> LogisticCalibrator:

@@ -26,10 +26,10 @@ import numpy as np
 from probcascade.exceptions import DataValidationError
 from probcascade.special import log1mexp
 from probcascade.validation import check_array, check_choice
+from probcascade.calibration.choices import TRANSFORMS
 
 __all__ = ["one_sided", "two_sided", "logit_from_logprob", "transform_logprob", "ConfidenceTransform", "TRANSFORMS"]
 
-TRANSFORMS = ("one-sided", "two-sided", "logit", "none")
 _LOG_HALF = -np.log(2.0)
 
 

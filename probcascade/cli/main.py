@@ -188,8 +188,9 @@ def _baselines(names: tuple[str, ...]):
 
 def build_parser() -> argparse.ArgumentParser:
     from probcascade._version import __version__
-    from probcascade.calibration.calibrators import CALIBRATORS
-    from probcascade.calibration.transforms import TRANSFORMS
+    # every module imported here is free of JAX: --help, usage errors and argument checks start in a fraction of a
+    # second (tests/test_startup.py); the commands import the numerics when they run
+    from probcascade.calibration.choices import CALIBRATOR_NAMES, TRANSFORMS
     from probcascade.tuning.base import tuner_names
     from probcascade.tuning.options import COPULA_CHOICES, CORRECTNESS_CHOICES
 
@@ -209,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--test", help="CSV to score on (default: the training file)")
     c.add_argument("--transform", choices=TRANSFORMS,
                    help="feature transform (default: two-sided for TruthfulQA files, else one-sided)")
-    c.add_argument("--method", choices=tuple(CALIBRATORS), default="logistic")
+    c.add_argument("--method", choices=CALIBRATOR_NAMES, default="logistic")
     c.add_argument("--bins", type=int, default=10, help="number of quantile bins for ECE/ACE")
     c.add_argument("--format", choices=["table", "json", "csv"], default="table")
     c.set_defaults(func=cmd_calibrate)
@@ -271,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from probcascade.compilation_cache import enable_compilation_cache
+
+    try:   # compile once per machine (PROBCASCADE_CACHE_DIR moves it, PROBCASCADE_NO_CACHE=1: off)
+        enable_compilation_cache()
+    except OSError as exc:   # e.g. a read-only home: run without the cache
+        print(f"probcascade: note: compilation cache off ({exc})", file=sys.stderr)
     try:
         return int(args.func(args) or 0)
     except ProbcascadeError as exc:

@@ -2,6 +2,7 @@
 
 from .calibration import plot_reliability
 from .copulas import plot_copula_scatter, plot_tau_heatmap
+from .corp import plot_corp_reliability
 from .frontier import plot_frontier
 
-__all__ = ["plot_reliability", "plot_copula_scatter", "plot_tau_heatmap", "plot_frontier"]
+__all__ = ["plot_reliability", "plot_corp_reliability", "plot_copula_scatter", "plot_tau_heatmap", "plot_frontier"]

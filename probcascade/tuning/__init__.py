@@ -2,13 +2,33 @@
 baselines behind one :class:`Tuner` protocol and registry, their options (:class:`TuneOptions`) and the
 :class:`Frontier` they return."""
 
-from .base import BayesianOptimizationTuner, GridTuner, RationalTuner, Tuner, TuningProblem, get_tuner, register_tuner, tuner_names
-from .bo import bayesian_optimization
-from .frontier import Frontier, infill, pareto_mask
-from .grid import grid_search, quantile_grid
-from .options import TuneOptions
-from .rational import best_subcascade, lambda_grid, objective, tune
+import importlib
+
+# Imported on first use (PEP 562), so that the registry (.base) and the options (.options) load without JAX.
+_LAZY = {
+    "base": ("BayesianOptimizationTuner", "GridTuner", "RationalTuner", "Tuner", "TuningProblem", "get_tuner",
+             "register_tuner", "tuner_names"),
+    "bo": ("bayesian_optimization",),
+    "frontier": ("Frontier", "infill", "pareto_mask"),
+    "grid": ("grid_search", "quantile_grid"),
+    "options": ("TuneOptions",),
+    "rational": ("best_subcascade", "lambda_grid", "objective", "tune"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = ["Frontier", "TuneOptions", "Tuner", "TuningProblem", "register_tuner", "get_tuner", "tuner_names",
            "RationalTuner", "GridTuner", "BayesianOptimizationTuner", "tune", "lambda_grid", "objective",
            "best_subcascade", "grid_search", "quantile_grid", "bayesian_optimization", "pareto_mask", "infill"]
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value   # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,16 +1,21 @@
 """What a tuner is (:class:`Tuner`: a problem and options in, a :class:`~probcascade.Frontier` out) and the registry
-the pipeline and the CLI read: adding a tuner is one :func:`register_tuner` call, with no if/elif to extend."""
+the pipeline and the CLI read: adding a tuner is one :func:`register_tuner` call, with no if/elif to extend.
+
+This module imports no JAX (the tuners import their implementation inside ``frontier``), so that the command line can
+list and check ``--baselines`` from this registry without loading JAX."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from probcascade.exceptions import DataValidationError
-from probcascade.tuning.frontier import Frontier
 from probcascade.tuning.options import TuneOptions
+
+if TYPE_CHECKING:
+    from probcascade.tuning.frontier import Frontier
 
 __all__ = ["TuningProblem", "Tuner", "register_tuner", "get_tuner", "tuner_names", "RationalTuner", "GridTuner",
            "BayesianOptimizationTuner", "EnsembleTuner"]
@@ -105,6 +110,7 @@ class EnsembleTuner:
     def frontier(self, problem: TuningProblem, options: TuneOptions) -> Frontier:
         from probcascade.evaluation.routing import score_policy
         from probcascade.policies.ensemble import default_mus, train_ensemble_sweep
+        from probcascade.tuning.frontier import Frontier
 
         mus = default_mus()
         strategies = {} if problem.answers is not None else {"strategies": ("last",)}

@@ -1,0 +1,145 @@
+"""Start-up and the compilation cache of the command line, each in a fresh interpreter.
+
+``--help``, ``SUBCOMMAND --help`` and usage errors must not import JAX (issue 18: a new user's first minute); a command
+fills JAX's persistent compilation cache in ``PROBCASCADE_CACHE_DIR`` unless ``PROBCASCADE_NO_CACHE=1``. Start-up
+time itself is measured, not asserted (README, "Start-up and the compilation cache").
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("jax", "jaxlib", "numpyro", "optax", "pandas", "scipy", "torch")
+
+# run the CLI like `python -m probcascade ARGS`, then report which heavy modules got imported
+_PROBE = """
+import sys
+from probcascade.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print("HEAVY=" + ",".join(m for m in {heavy!r} if m in sys.modules))
+sys.exit(code)
+""".format(heavy=HEAVY)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PROBCASCADE_NO_CACHE", "PROBCASCADE_CACHE_DIR")}
+    env.update(extra)
+    return env
+
+
+def _probe(*args: str) -> tuple[int, str, str]:
+    proc = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, env=_env(),
+                          timeout=120)
+    heavy = [line for line in proc.stdout.splitlines() if line.startswith("HEAVY=")]
+    assert heavy, (proc.stdout, proc.stderr)
+    return proc.returncode, heavy[-1][len("HEAVY="):], proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("args, code", [
+    (("--help",), 0),
+    (("--version",), 0),
+    (("tune", "--help"), 0),
+    (("calibrate", "--help"), 0),
+    (("tune",), 2),                                                   # missing TRAIN
+    (("tune", "train.csv", "--baselines", "nope"), 2),                # a tuner name checked against the registry
+    (("calibrate", "train.csv", "--method", "nope"), 2),
+    (("nope",), 2),
+])
+def test_help_and_usage_errors_do_not_import_jax(args, code):
+    rc, heavy, out = _probe(*args)
+    assert rc == code, out
+    assert heavy == "", f"{' '.join(args)} imported {heavy}"
+
+
+def test_python_dash_m_help_does_not_import_jax():
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "probcascade", "--help"], capture_output=True,
+                          text=True, env=_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: probcascade" in proc.stdout
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & {"jax", "pandas", "scipy"}, sorted(imported & set(HEAVY))
+
+
+def test_import_probcascade_is_light_and_lazy():
+    code = ("import sys, probcascade; assert 'jax' not in sys.modules, 'import probcascade loaded jax'; "
+            "assert set(probcascade.__all__) <= set(dir(probcascade)); "
+            "from probcascade import tune, CascadeData, enable_compilation_cache; import jax; "
+            "assert jax.config.jax_compilation_cache_dir is None, 'import changed the global JAX config'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_registered_tuner_becomes_a_baselines_choice():
+    code = """
+import sys
+from probcascade.tuning.base import register_tuner
+class Mine:
+    name = "mine"
+    needs_model = False
+    def frontier(self, problem, options):
+        raise NotImplementedError
+register_tuner(Mine())
+from probcascade.cli import build_parser
+args = build_parser().parse_args(["tune", "train.csv", "--baselines", "grid,mine"])
+assert args.baselines == "grid,mine"
+assert "jax" not in sys.modules
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _entries(folder) -> list:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+DEMO = ("demo", "--n-train", "100", "--n-test", "100")
+
+
+def test_cli_fills_the_compilation_cache(tmp_path):
+    cache = tmp_path / "cache"
+    env = _env(PROBCASCADE_CACHE_DIR=str(cache))
+    for run in range(2):
+        proc = subprocess.run([sys.executable, "-m", "probcascade", *DEMO], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        n = len(_entries(cache))
+        assert n > 0, f"run {run + 1}: no entries in {cache}"
+        if run == 0:
+            first = n
+    assert n >= first
+    # nothing written into the working directory besides the cache folder itself
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+
+
+def test_no_cache_leaves_the_folder_empty(tmp_path):
+    cache = tmp_path / "cache"
+    env = _env(PROBCASCADE_CACHE_DIR=str(cache), PROBCASCADE_NO_CACHE="1")
+    proc = subprocess.run([sys.executable, "-m", "probcascade", *DEMO], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert _entries(cache) == []
+
+
+def test_enable_compilation_cache_paths(tmp_path, monkeypatch):
+    from probcascade.compilation_cache import cache_disabled, default_cache_dir
+
+    monkeypatch.delenv("PROBCASCADE_CACHE_DIR", raising=False)
+    monkeypatch.delenv("PROBCASCADE_NO_CACHE", raising=False)
+    from platformdirs import user_cache_dir
+
+    assert default_cache_dir() == __import__("pathlib").Path(user_cache_dir("probcascade")) / "jax"
+    assert not cache_disabled()
+    monkeypatch.setenv("PROBCASCADE_CACHE_DIR", str(tmp_path))
+    assert default_cache_dir() == tmp_path
+    for off in ("1", "true", "yes"):
+        monkeypatch.setenv("PROBCASCADE_NO_CACHE", off)
+        assert cache_disabled()
+    monkeypatch.setenv("PROBCASCADE_NO_CACHE", "0")
+    assert not cache_disabled()
