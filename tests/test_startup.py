@@ -50,6 +50,8 @@ def _probe(*args: str) -> tuple[int, str, str]:
     (("tune",), 2),                                                   # missing TRAIN
     (("tune", "train.csv", "--baselines", "nope"), 2),                # a tuner name checked against the registry
     (("calibrate", "train.csv", "--method", "nope"), 2),
+    (("route", "--help"), 0),                                         # the analysis commands (issue 16)
+    (("capability", "train.csv", "--test", "test.csv"), 2),           # missing --group
     (("nope",), 2),
 ])
 def test_help_and_usage_errors_do_not_import_jax(args, code):

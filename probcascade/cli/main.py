@@ -1,4 +1,5 @@
-"""Command-line interface: ``probcascade {demo,calibrate,tune,gof,ensemble,extract,tiny-model}``."""
+"""Command-line interface: ``probcascade {demo,calibrate,tune,gof,ensemble,route,reject,signals,capability,extract,
+tiny-model}`` (the analysis commands route ... capability live in ``analysis.py``)."""
 
 from __future__ import annotations
 
@@ -259,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-rational", action="store_true", help="skip the rational-tuning frontier (and its AUCs)")
     e.add_argument("--format", choices=["table", "json"], default="table")
     e.set_defaults(func=cmd_ensemble)
+
+    # route, reject, signals, capability (issue 16); JAX-free at import like the rest of the parser
+    from probcascade.cli.analysis import add_subcommands as add_analysis_subcommands
+
+    add_analysis_subcommands(sub)
 
     try:    # the Torch bridge (extract, tiny-model): its commands import torch lazily and name the missing extra
         from probcascade_inference.cli import add_subcommands as add_llm_subcommands
