@@ -26,7 +26,7 @@ Public entry points run in float64 (see :mod:`probcascade.precision`).
 
 from __future__ import annotations
 
-import importlib
+from probcascade.lazy import lazy_attributes
 
 from probcascade._version import __version__
 
@@ -48,20 +48,8 @@ _LAZY = {
     "probcascade.summary": ("Summary",),
     "probcascade.tuning": ("Frontier", "TuneOptions", "Tuner", "get_tuner", "grid_search", "register_tuner", "tune"),
 }
-_WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
 
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'probcascade' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value   # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
@@ -83,3 +71,5 @@ __all__ = [
     "Summary", "float64", "enable_compilation_cache", "ProbcascadeError", "DataValidationError", "FitError", "ProbcascadeWarning",
     "SeparationWarning",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -1,4 +1,4 @@
-"""Capability calibration (seed 003): confidence as "can the model solve this kind of query?", pass@k and budgets.
+"""Capability calibration ("On Calibration of LLMs: From Response to Capability"): confidence as "can the model solve this kind of query?", pass@k and budgets.
 
 Seed 003 distinguishes *response* calibration (does the confidence match whether this one sampled answer was
 correct?) from *capability* calibration (does it match the model's expected accuracy on the query, over its
@@ -14,7 +14,7 @@ Calibration errors (bins ``b`` are the study's adaptive quantile bins of ``p``, 
 
 * response ECE    ``sum_b (n_b / N) |mean_b p_i - mean_b y_i|``          the usual ECE (:func:`.metrics.ece`);
 * instance ECE    ``sum_b (n_b / N) |mean_b p_i - mean_b a_g(i)|``       per-query confidences, binned, against the
-  capability target of each query instead of its 0/1 outcome (seed 003's capability ECE with ``a_g`` for the
+  capability target of each query instead of its 0/1 outcome ("On Calibration of LLMs: From Response to Capability"'s capability ECE with ``a_g`` for the
   expected accuracy);
 * group ECE       ``sum_g (n_g / N) |c_g - a_g|``                        the groups are the bins: the group-level
   (capability) confidence against group accuracy;
@@ -131,7 +131,7 @@ class CapabilityCalibration:
 
 def capability_calibration(confidence, correct, groups, *, n_bins: int = 10,
                            strategy: str = "quantile") -> CapabilityCalibration:
-    """Instance- and group-level calibration of ``confidence`` against group accuracy (seed 003's capability view).
+    """Instance- and group-level calibration of ``confidence`` against group accuracy ("On Calibration of LLMs: From Response to Capability"'s capability view).
 
     Parameters
     ----------
@@ -182,7 +182,7 @@ def _check_k(k, name: str = "k", low: int = 1) -> np.ndarray:
 def pass_at_k(p, k):
     """Predicted pass@k ``1 - (1 - p)^k`` of queries each solved by one sample with probability ``p``.
 
-    Why: with capability-calibrated ``p`` (seed 003) the chance that at least one of ``k`` independent samples is
+    Why: with capability-calibrated ``p`` ("On Calibration of LLMs: From Response to Capability") the chance that at least one of ``k`` independent samples is
     correct follows without drawing them. ``p`` (in [0, 1]) and ``k`` (integers >= 1) broadcast against each other;
     computed as ``-expm1(k log1p(-p))``, accurate for small ``p`` and large ``k``. Returns a float for scalar inputs,
     else an array of the broadcast shape.
@@ -252,7 +252,7 @@ def allocate_samples(p, budget: int, *, base: int = 1) -> SampleAllocation:
 
     Query ``i`` already has ``base`` samples; with ``m`` samples it is solved with probability ``1 - (1 - p_i)^m``,
     so its ``j``-th extra sample (``j = 1, 2, ...``) adds ``p_i (1 - p_i)^(base + j - 1)``: the probability that this
-    sample is the first correct one (with ``base = 1``, seed 003's ``p (1 - p)^j``). The gains of a query do not
+    sample is the first correct one (with ``base = 1``, "On Calibration of LLMs: From Response to Capability"'s ``p (1 - p)^j``). The gains of a query do not
     increase in ``j`` (diminishing returns), so the objective is a sum of concave functions of the counts and the
     greedy allocation (one sample at a time to the largest gain) is optimal; it equals the ``budget`` largest gains of
     the ``n x budget`` gain matrix taken at once. That is what is computed, by one stable sort (ties go to the lower

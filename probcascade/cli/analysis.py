@@ -360,7 +360,7 @@ def add_subcommands(sub) -> None:
         "reject", help="rejection per model: AURC, E-AURC, PRR, accuracy at a coverage, the Appendix E check",
         description="Calibrate on TRAIN, answer only TEST's most confident queries and report per model the "
                     "risk-coverage area (AURC, E-AURC), the prediction-rejection ratio, the accuracy at a coverage, "
-                    "the coverage at a target accuracy and seed 002 Appendix E's check (accuracy among conf >= q "
+                    "the coverage at a target accuracy and the study's Appendix E check (accuracy among conf >= q "
                     "is at least q, with Clopper-Pearson bands). "
                     "Example: probcascade reject mmlu_llama_train.csv --test mmlu_llama_test.csv --coverage 0.8 "
                     "--target-accuracy 0.9")
@@ -394,7 +394,7 @@ def add_subcommands(sub) -> None:
         description="Calibrate on TRAIN, group TEST's queries by a column of the CSV (e.g. 'subject') and report "
                     "per model the response ECE (against 0/1 correctness), the instance ECE (each query's "
                     "confidence against its group's accuracy), the group ECE (group mean confidence against group "
-                    "accuracy) and, per group, confidence minus accuracy (seed 003). "
+                    "accuracy) and, per group, confidence minus accuracy. "
                     "Example: probcascade capability mmlu_llama_train.csv --test mmlu_llama_test.csv --group subject")
     c.add_argument("train", help="tidy long CSV to calibrate on")
     c.add_argument("--test", required=True, help="tidy long CSV to score on (must have the group column)")

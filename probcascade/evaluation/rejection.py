@@ -6,7 +6,7 @@
   its random and oracle values): ``(A_unc - A_rand) / (A_oracle - A_rand)`` with ``A`` the area under the
   accuracy-of-kept-answers vs rejected-share curve. 1 is an oracle ordering, 0 a random one.
 * :func:`accuracy_at_coverage`, :func:`coverage_at_accuracy`: single operating points of the curve.
-* :func:`threshold_check` is Appendix E of seed 002: accuracy among the queries with confidence ``>= q`` should be
+* :func:`threshold_check` is Appendix E of the study: accuracy among the queries with confidence ``>= q`` should be
   at least ``q``, with Clopper-Pearson bands on that accuracy.
 
 Ties are handled as blocks. Answering the ``k`` most confident queries is ambiguous when confidences tie across
@@ -190,7 +190,7 @@ def clopper_pearson(k: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndar
 
 
 class ThresholdCheck(NamedTuple):
-    """Accuracy among the queries with confidence ``>= q`` for each threshold ``q`` (seed 002, Appendix E).
+    """Accuracy among the queries with confidence ``>= q`` for each threshold ``q`` (the study, Appendix E).
 
     ``holds``: the accuracy is at least ``q``; ``consistent``: the upper Clopper-Pearson bound at ``level`` is at
     least ``q`` (the data do not show the accuracy to be below ``q``). Both are False where no query passes.
@@ -228,7 +228,7 @@ class ThresholdCheck(NamedTuple):
 
 
 def threshold_check(conf, correct, thresholds=None, *, level: float = 0.95) -> ThresholdCheck:
-    """Appendix E of seed 002: is ``P(correct | conf >= q) >= q`` for each threshold ``q``?
+    """Appendix E of the study: is ``P(correct | conf >= q) >= q`` for each threshold ``q``?
 
     Parameters
     ----------

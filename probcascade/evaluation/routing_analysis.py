@@ -1,12 +1,12 @@
-"""Confidence-based routing from a small to a large model (seed 004 §3.3 and §5.1).
+"""Confidence-based routing from a small to a large model (Chuang et al. 2024 (Self-REF) §3.3 and §5.1).
 
 A query goes to the large model when the small model's confidence is among the lowest: routing a share ``r``
 sends the ``r * n`` least confident queries to the large model and answers the rest with the small one.
 
 * :func:`routing_curve`: system accuracy against the routing rate as the threshold sweeps (``n + 1`` points).
 * :func:`parity_routing_rate`: the least routing rate at which the routed system is at least as accurate as the
-  large model alone (seed 004 Table 2, "Route"), with a percentile bootstrap interval, and the cost (and
-  latency) saved at parity when per-query model costs are given (seed 004 Table 1).
+  large model alone (Chuang et al. 2024 (Self-REF) Table 2, "Route"), with a percentile bootstrap interval, and the cost (and
+  latency) saved at parity when per-query model costs are given (Chuang et al. 2024 (Self-REF) Table 1).
 * :func:`aiq` and :func:`cost_quality_hull`: RouterBench's Average Improvement in Quality, the area under the
   non-decreasing upper convex hull of (cost, quality) points divided by the cost range (RouterBench's
   ``calc_AIQ``; the hull is what mixing routers at random achieves). The study's error-cost AUC is
@@ -260,7 +260,7 @@ def parity_routing_rate(conf_small, correct_small, correct_large, *, cost=None, 
     cost, latency : pair of float, optional
         ``(small, large)`` per query; the routed system's mean is :func:`system_cost` at the parity rate.
     tolerance : float
-        Parity means accuracy ``>= accuracy_large - tolerance`` (seed 004's "comparable performance").
+        Parity means accuracy ``>= accuracy_large - tolerance`` (Chuang et al.'s (2024) "comparable performance").
     n_boot, level, seed : int, float, int
         Percentile bootstrap over queries (``n_boot = 0``: no interval, NaN bounds).
     """

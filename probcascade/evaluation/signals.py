@@ -1,4 +1,4 @@
-"""Comparing confidence signals on the same answers (seed 001): AUROC with DeLong's variance, the paired DeLong
+"""Comparing confidence signals on the same answers (Bansal and Desai, "Labeling with Confidence"): AUROC with DeLong's variance, the paired DeLong
 test, and one tidy table of AUROC, ECE, Brier score and PRR per signal.
 
 AUROC here is the probability that a correct answer gets a higher signal than an incorrect one (ties count

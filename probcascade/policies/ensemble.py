@@ -1,4 +1,4 @@
-"""Cost-aware cascading ensemble over binned confidences (seed 000 §3, Algorithms 1 and 2) as a :class:`Policy`.
+"""Cost-aware cascading ensemble over binned confidences (Hovsepian et al. 2024 §3, Algorithms 1 and 2) as a :class:`Policy`.
 
 Models are consulted from the cheapest on. After ``d`` models a query's confidences are binned per model into the
 nested key ``(b_1, ..., b_d)``; a trained look-up table says, per key, either *answer now* with one of the answer
@@ -135,7 +135,7 @@ def prepare_training(conf, correct, cost, answers=None, gold=None, *, binning: B
 # ------------------------------------------------------------------------------------------------------ policy
 @dataclass(frozen=True, eq=False)
 class BinnedEnsemblePolicy:
-    """A trained cascading ensemble (seed 000 Algorithm 2 applies it; :func:`train_ensemble` trains it).
+    """A trained cascading ensemble (Hovsepian et al. 2024 Algorithm 2 applies it; :func:`train_ensemble` trains it).
 
     decisions[d, a, c] : at depth ``d + 1`` (models ``0..d`` consulted), for the ``c``-th occupied training context
         of level ``a`` (``context_keys[d][a][c]``): ``-1`` GoDeeper, ``s >= 0`` answer with ``strategies[s]``.
@@ -293,7 +293,7 @@ def train_ensemble(conf, correct, cost, answers=None, gold=None, *, mu: float = 
                    bins: int | Sequence[int] = DEFAULT_BINS, edges=None, strategies: Sequence[str] = DEFAULT_STRATEGIES,
                    min_count: int = DEFAULT_MIN_COUNT, cost_scale: float | None = None,
                    fallback: str = DEFAULT_FALLBACK) -> BinnedEnsemblePolicy:
-    """Train a binned cascading ensemble (seed 000 Algorithm 1).
+    """Train a binned cascading ensemble (Hovsepian et al. 2024 Algorithm 1).
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Evaluation, baselines, operating-point selection, bin-edge optimisation and the report of the binned ensemble.
 
 * :func:`evaluate_decisions` - accuracy, macro-F1, mean cost per query, depth shares of routed queries.
-* :func:`wmv_all` / :func:`single_model` - the baselines: weighted majority vote over all models (seed 000 eq. 1)
+* :func:`wmv_all` / :func:`single_model` - the baselines: weighted majority vote over all models (Hovsepian et al. 2024 eq. 1)
   and each model alone.
 * :func:`cross_validate` - a policy's mu-sweep on repeated train/validation splits of the training data.
 * :func:`select_operating_point` - the default ``mu`` (and optionally ``min_count``): the cheapest cross-validated
@@ -64,7 +64,7 @@ def evaluate_decisions(exit_, paid, answer, gold, correct, n_models: int) -> dic
 
 
 def wmv_all(answers: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    """Weighted majority vote over all models (seed 000 eq. 1) for every query."""
+    """Weighted majority vote over all models (Hovsepian et al. 2024 eq. 1) for every query."""
     vocab, codes, _ = encode_labels(answers)
     out = strategy_outputs(codes, conf, (STRATEGIES["wmv"],), len(vocab))
     return vocab[out[:, -1, 0]]

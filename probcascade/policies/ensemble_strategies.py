@@ -1,4 +1,4 @@
-"""Answer strategies of the binned cascading ensemble (seed 000 §3), their registry, and the models' answers.
+"""Answer strategies of the binned cascading ensemble (Hovsepian et al. 2024 §3), their registry, and the models' answers.
 
 An *answer strategy* maps the answers and confidences of the first ``d`` models of a cascade to one final answer
 per query. Answers are handled as integer label codes (see :func:`encode_labels`), so a strategy is a pure JAX
@@ -11,7 +11,7 @@ are answered by no model). Built in, in :data:`STRATEGIES` (name -> :class:`Stra
 
 ``last``            the answer of the last (most capable) consulted model
 ``plurality``       the most frequent answer; ties go to the answer of the latest model among the tied ones
-``wmv``             weighted majority vote by confidence, ``argmax_c sum_k s_k 1[a_k = c]`` (seed 000 eq. 1); same ties
+``wmv``             weighted majority vote by confidence, ``argmax_c sum_k s_k 1[a_k = c]`` (Hovsepian et al. 2024 eq. 1); same ties
 ``most_confident``  the answer of the most confident model; ties go to the latest model
 
 Add one with :func:`register_strategy`. Labels are compared as strings: an answer outside the gold label set

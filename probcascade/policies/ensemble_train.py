@@ -1,4 +1,4 @@
-"""Binning and training (seed 000 Algorithm 1) of the binned cascading ensemble: vectorised JAX and plain Python.
+"""Binning and training (Hovsepian et al. 2024 Algorithm 1) of the binned cascading ensemble: vectorised JAX and plain Python.
 
 Bins and keys
     Model ``j`` has sorted interior edges ``e_j`` (``B_j = len(e_j) + 1`` bins); a confidence ``s`` falls in bin

@@ -2,7 +2,7 @@
 baselines behind one :class:`Tuner` protocol and registry, their options (:class:`TuneOptions`) and the
 :class:`Frontier` they return."""
 
-import importlib
+from probcascade.lazy import lazy_attributes
 
 # Imported on first use (PEP 562), so that the registry (.base) and the options (.options) load without JAX.
 _LAZY = {
@@ -14,21 +14,10 @@ _LAZY = {
     "options": ("TuneOptions",),
     "rational": ("best_subcascade", "lambda_grid", "objective", "tune"),
 }
-_WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = ["Frontier", "TuneOptions", "Tuner", "TuningProblem", "register_tuner", "get_tuner", "tuner_names",
            "RationalTuner", "GridTuner", "BayesianOptimizationTuner", "tune", "lambda_grid", "objective",
            "best_subcascade", "grid_search", "quantile_grid", "bayesian_optimization", "pareto_mask", "infill"]
 
 
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value   # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
