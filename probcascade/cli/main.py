@@ -106,15 +106,20 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     else:
         test, test_answers = train, train_answers
     transform = args.transform or _default_transform(args.train)
+    show = sys.stderr.isatty()
     cal = calibrate(train, transform=transform)
     rational = None
     if not args.no_rational:
+        if show:
+            print("probcascade ensemble: fitting the rational-tuning frontier of the full cascade ...", file=sys.stderr)
         rep = tune_cascades(train, test, transform=transform, cascades=",".join(train.models), methods=("rational",))
         pts = rep.results[0].test_points["rational"]
         rational = (pts[:, 0], pts[:, 1])
+    if show:
+        print("probcascade ensemble: choosing the operating point on train and training the policy ...", file=sys.stderr)
     report = ensemble_report(train, test, train_answers=train_answers, test_answers=test_answers, bins=args.bins,
                              optimize_bins=args.optimize_bins, seed=args.seed, calibration=cal, rational=rational,
-                             progress=sys.stderr.isatty(), details=args.format == "table")
+                             progress=show, details=args.format == "table")
     print(_dump_json(report) if args.format == "json" else format_table(report))
     return 0
 
