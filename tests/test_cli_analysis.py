@@ -72,6 +72,32 @@ def test_route_json(mmlu_slice, capsys):
     assert out["aiq"] == pytest.approx(curve.aiq(), rel=1e-12)
 
 
+def test_route_prefix_json(mmlu_slice, capsys):
+    """A cascade prefix 8b -> 70b (threshold 0.8) routed to 405b: the exit model's confidence and correctness are
+    the small side, the prefix's mean cost its cost."""
+    from probcascade.evaluation.routing_analysis import parity_routing_rate
+
+    train, test_path = mmlu_slice
+    out = _json(capsys, ["route", str(train), "--test", str(test_path), "--small", "llama3.1-8b,llama3.1-70b",
+                         "--thresholds", "0.8", "--large", "llama3.1-405b", "--n-boot", "0", "--format", "json"])
+    test, phi = _calibrated(train, test_path)
+    cols = [test.index("llama3.1-8b"), test.index("llama3.1-70b")]
+    j = test.index("llama3.1-405b")
+    exit_ = np.where(phi[:, cols[0]] > 0.8, 0, 1)
+    rows = np.arange(test.n_queries)
+    conf, correct = phi[:, cols][rows, exit_], test.correct[:, cols][rows, exit_]
+    paid = np.where(exit_ == 0, test.cost[:, cols[0]], test.cost[:, cols[0]] + test.cost[:, cols[1]])
+    assert out["cost_small"] == pytest.approx(paid.mean(), rel=1e-12)
+    assert out["exit_share"]["llama3.1-8b"] == pytest.approx(np.mean(exit_ == 0))
+    ref = parity_routing_rate(conf, correct, test.correct[:, j], cost=(paid.mean(), test.cost[:, j].mean()), n_boot=0)
+    assert out["parity_routing_rate"]["rate"] == pytest.approx(ref.rate, abs=1e-12)
+    assert out["thresholds"] == [0.8] and out["prefix"] == ["llama3.1-8b", "llama3.1-70b"]
+    rc = main(["route", str(train), "--test", str(test_path), "--small", "llama3.1-8b,llama3.1-70b",
+               "--large", "llama3.1-405b"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--thresholds" in err
+
+
 def test_reject_json(mmlu_slice, capsys):
     from probcascade.evaluation.rejection import (
         coverage_at_accuracy,

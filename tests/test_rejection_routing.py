@@ -16,6 +16,7 @@ from probcascade.evaluation import (
     delong_test,
     parity_routing_rate,
     prediction_rejection_ratio,
+    prediction_rejection_ratio_replicates,
     risk_coverage,
     routing_curve,
     threshold_check,
@@ -258,3 +259,53 @@ def test_compare_signals_table():
     assert row.loc["good", "prr"] == pytest.approx(prediction_rejection_ratio(good, y))
     with pytest.raises(DataValidationError, match="'reference'"):
         compare_signals({"good": good}, y, reference="missing")
+
+
+@pytest.mark.parametrize("max_rejection", [1.0, 0.5])
+def test_prr_replicates_match_the_direct_value_on_each_resample(max_rejection):
+    # ties (confidences rounded to 0.1) exercise the block handling; the resample's duplicates are ties too
+    rng = np.random.default_rng(11)
+    n = 120
+    conf = np.round(rng.random(n), 1)
+    y = (rng.random(n) < conf).astype(float)
+    idx = rng.integers(0, n, size=(25, n))
+    reps = prediction_rejection_ratio_replicates(conf, y, idx, max_rejection=max_rejection)
+    direct = [prediction_rejection_ratio(conf[i], y[i], max_rejection=max_rejection) for i in idx]
+    np.testing.assert_allclose(reps, direct, rtol=0, atol=1e-12)
+    with pytest.raises(DataValidationError, match="'index'"):
+        prediction_rejection_ratio_replicates(conf, y, idx + n)
+
+
+def test_ece_replicates_match_ece_on_each_resample():
+    from probcascade.calibration import ece, ece_replicates
+
+    rng = np.random.default_rng(12)
+    x = rng.random(150)
+    y = (rng.random(150) < x).astype(float)
+    idx = rng.integers(0, 150, size=(10, 150))
+    np.testing.assert_allclose(ece_replicates(x, y, idx), [ece(x[i], y[i]) for i in idx], atol=1e-12)
+    np.testing.assert_allclose(ece_replicates(x, y, idx, estimator="equal_width"),
+                               [ece(x[i], y[i], strategy="uniform") for i in idx], atol=1e-12)
+
+
+def test_compare_signals_bootstrap_intervals():
+    rng = np.random.default_rng(6)
+    n = 300
+    y = (rng.random(n) < 0.6).astype(int)
+    good = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.2, n), 0, 1)
+    table = compare_signals({"good": good, "logit": np.log(good + 0.01)}, y, n_boot=300, seed=1).set_index("signal")
+    for m in ("ece", "brier", "prr"):
+        # a percentile interval of a smooth statistic brackets the point estimate at n = 300 (the plug-in ECE is
+        # biased upwards, so only its lower end is checked against the point)
+        assert table.loc["good", f"{m}_ci_low"] <= table.loc["good", m]
+        if m != "ece":
+            assert table.loc["good", m] <= table.loc["good", f"{m}_ci_high"]
+    assert np.isnan(table.loc["logit", "ece_ci_low"])           # not a probability: no ECE, no interval
+    assert table.loc["logit", "prr_ci_low"] == pytest.approx(table.loc["good", "prr_ci_low"])  # same order, same rows
+    # the 95% Brier interval is about 2 * 1.96 * sd((s - y)^2) / sqrt(n) wide (CLT); a factor of 1.5 either way
+    # leaves room for the bootstrap's own noise at 300 replicates
+    sd = np.std((good - y) ** 2) / np.sqrt(n)
+    width = table.loc["good", "brier_ci_high"] - table.loc["good", "brier_ci_low"]
+    assert 2 * 1.96 * sd / 1.5 < width < 2 * 1.96 * sd * 1.5
+    off = compare_signals({"good": good}, y, n_boot=0)
+    assert np.isnan(off.loc[0, "prr_ci_low"])

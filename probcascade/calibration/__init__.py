@@ -12,11 +12,12 @@ _LAZY = {
     "calibrators": ("LogisticCalibrator", "PlattCalibrator", "TemperatureCalibrator", "CALIBRATORS", "make_calibrator",
                     "calibrate", "CascadeCalibration", "CalibrationReport", "fit_logistic", "LogisticFit"),
     "metrics": ("reliability_table", "ece", "ace", "brier_score", "nll", "auroc", "calibration_metrics"),
-    "corp": ("corp_reliability", "corp_decomposition", "pav_recalibrate", "ece_estimates", "CorpResult", "EceResult"),
+    "corp": ("corp_reliability", "corp_decomposition", "pav_recalibrate", "ece_estimates", "ece_replicates", "CorpResult",
+             "EceResult"),
     "capability": ("capability_calibration", "pass_at_k", "pass_at_k_unbiased", "allocate_samples"),
 }
 
-__all__ = ["aggregate_class_logits", "select_prediction_score", "fit_softmax_scaling", "SoftmaxScalingFit", "SoftmaxTemperatureScaler", "VectorScaler", "one_sided", "two_sided", "logit_from_logprob", "transform_logprob", "ConfidenceTransform", "TRANSFORMS", "fit_logistic", "LogisticFit", "LogisticCalibrator", "PlattCalibrator", "TemperatureCalibrator", "CALIBRATORS", "make_calibrator", "calibrate", "CascadeCalibration", "CalibrationReport", "reliability_table", "ece", "ace", "brier_score", "nll", "auroc", "calibration_metrics", "corp_reliability", "corp_decomposition", "pav_recalibrate", "ece_estimates", "CorpResult", "EceResult", "capability_calibration", "pass_at_k", "pass_at_k_unbiased", "allocate_samples"]
+__all__ = ["aggregate_class_logits", "select_prediction_score", "fit_softmax_scaling", "SoftmaxScalingFit", "SoftmaxTemperatureScaler", "VectorScaler", "one_sided", "two_sided", "logit_from_logprob", "transform_logprob", "ConfidenceTransform", "TRANSFORMS", "fit_logistic", "LogisticFit", "LogisticCalibrator", "PlattCalibrator", "TemperatureCalibrator", "CALIBRATORS", "make_calibrator", "calibrate", "CascadeCalibration", "CalibrationReport", "reliability_table", "ece", "ace", "brier_score", "nll", "auroc", "calibration_metrics", "corp_reliability", "corp_decomposition", "pav_recalibrate", "ece_estimates", "ece_replicates", "CorpResult", "EceResult", "capability_calibration", "pass_at_k", "pass_at_k_unbiased", "allocate_samples"]
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

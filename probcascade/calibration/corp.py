@@ -37,6 +37,7 @@ import pandas as pd
 from scipy.optimize import isotonic_regression
 
 from probcascade.calibration.metrics import reliability_table
+from probcascade.exceptions import DataValidationError
 from probcascade.summary import Summary
 from probcascade.validation import (
     check_array,
@@ -53,6 +54,7 @@ __all__ = [
     "corp_decomposition",
     "corp_reliability",
     "ece_estimates",
+    "ece_replicates",
     "pav_recalibrate",
 ]
 
@@ -319,6 +321,19 @@ def _bin_table(x: np.ndarray, y: np.ndarray, n_bins: int, strategy: str) -> pd.D
                         "accuracy": tab["accuracy"], "count": tab["n"], "acc_ci_low": tab["acc_ci_low"],
                         "acc_ci_high": tab["acc_ci_high"]})
     return out.reset_index(drop=True)
+
+
+def ece_replicates(scores, correct, index, *, n_bins: int = 10, estimator: str = "equal_mass") -> np.ndarray:
+    """The ``estimator`` ECE of every bootstrap replicate ``scores[index[b]], correct[index[b]]`` (``index``: an
+    ``(n_boot, m)`` integer array), each replicate re-binned as in :func:`ece_estimates`; vectorised over replicates.
+    Use one ``index`` for several signals to get paired replicates."""
+    x, y = _inputs(scores, correct)
+    n_bins = check_int(n_bins, "n_bins", low=1)
+    name = check_choice(estimator, "estimator", ECE_ESTIMATORS)
+    idx = check_array(index, "index", ndim=2, min_rows=1).astype(np.int64)
+    if idx.min() < 0 or idx.max() >= x.size:
+        raise DataValidationError(f"'index' must hold row numbers in [0, {x.size - 1}]")
+    return _ece_values(*_binned(x[idx], y[idx], n_bins, _STRATEGY[name]), name)
 
 
 def ece_estimates(scores, correct, *, n_bins: int = 10, estimators=ECE_ESTIMATORS, n_boot: int = 200,

@@ -177,19 +177,39 @@ def cmd_route(args: argparse.Namespace) -> int:
 
     from .main import _dump_json
 
-    _, test, _, phi = _load(args)
-    i, j = test.index(args.small), test.index(args.large)
-    if i == j:
-        from probcascade.exceptions import DataValidationError
+    from probcascade.exceptions import DataValidationError
 
-        raise DataValidationError(f"--small and --large are the same model '{args.small}'")
+    _, test, _, phi = _load(args)
+    prefix = [m.strip() for m in args.small.split(",")]
+    cols = [test.index(m) for m in prefix]
+    j = test.index(args.large)
+    if j in cols:
+        raise DataValidationError(f"--small and --large are the same model '{args.large}'" if len(cols) == 1
+                                  else f"--large '{args.large}' is also in the prefix given to --small")
     cost = test.cost.mean(axis=0)
-    pair = (float(cost[i]), float(cost[j]))
-    res = parity_routing_rate(phi[:, i], test.correct[:, i], test.correct[:, j], cost=pair, n_boot=args.n_boot,
+    extra = {}
+    if len(cols) == 1:
+        i = cols[0]
+        conf_s, correct_s, cost_s = phi[:, i], test.correct[:, i], float(cost[i])
+    else:     # a cascade prefix M_1 .. M_j: its exit model's confidence and correctness, its cost per query
+        from probcascade.evaluation.routing_analysis import cascade_prefix_output
+        from probcascade.policies.threshold import ThresholdPolicy
+
+        if args.thresholds is None:
+            raise DataValidationError(f"--small names a cascade prefix of {len(cols)} models: give its "
+                                      f"{len(cols) - 1} deferral threshold(s) with --thresholds t1,...")
+        thr = _float_list(args.thresholds, "--thresholds")
+        out_p = cascade_prefix_output(ThresholdPolicy(tuple(prefix), thr), phi[:, cols], test.correct[:, cols],
+                                      test.cost[:, cols])
+        conf_s, correct_s, cost_s = out_p.conf, out_p.correct, float(out_p.cost.mean())
+        extra = {"prefix": prefix, "thresholds": thr.tolist(),
+                 "exit_share": {m: float(np.mean(out_p.exit == k)) for k, m in enumerate(prefix)}}
+    pair = (cost_s, float(cost[j]))
+    res = parity_routing_rate(conf_s, correct_s, test.correct[:, j], cost=pair, n_boot=args.n_boot,
                               seed=args.seed, tolerance=args.tolerance)
-    curve = routing_curve(phi[:, i], test.correct[:, i], test.correct[:, j], cost=pair)
+    curve = routing_curve(conf_s, correct_s, test.correct[:, j], cost=pair)
     out = {"small": args.small, "large": args.large, "n_test": test.n_queries, **res.to_dict(),
-           "cost_small": pair[0], "aiq": curve.aiq()}
+           "cost_small": pair[0], "aiq": curve.aiq(), **extra}
     if args.format == "json":
         print(_dump_json(out))
     else:
@@ -273,7 +293,7 @@ def cmd_signals(args: argparse.Namespace) -> int:
     for j, model in enumerate(test.models):
         cal = {n: _calibrated_signal(s_train[n][:, j], train.correct[:, j], s_test[n][:, j], transform=transform,
                                      model=model) for n in names}
-        table = compare_signals(cal, test.correct[:, j], n_bins=args.bins)
+        table = compare_signals(cal, test.correct[:, j], n_bins=args.bins, n_boot=args.n_boot, seed=args.seed)
         models.append({"model": model, "signals": table.to_dict(orient="records")})
     where = "scored on the same file (in-sample; give --test)" if not args.test else f"scored on {args.test}"
     if args.format == "json":
@@ -284,7 +304,8 @@ def cmd_signals(args: argparse.Namespace) -> int:
     frame = frame[["model"] + [c for c in frame.columns if c != "model"]]
     print(_table(f"Confidence signals (each calibrated per model on {args.train}, {where})", frame,
                  "AUROC with 95% DeLong interval (correct answers positive); ECE over quantile bins and Brier of the "
-                 "calibrated signal; PRR 1 oracle, 0 random; delta_auroc, z, pvalue: paired DeLong test against the "
+                 "calibrated signal; PRR 1 oracle, 0 random; *_ci_low/high: 95% percentile bootstrap over answers; "
+                 "delta_auroc, z, pvalue: paired DeLong test against the "
                  "'reference' signal (the highest AUROC)."))
     return 0
 
@@ -320,6 +341,16 @@ def cmd_capability(args: argparse.Namespace) -> int:
     return 0
 
 
+def _float_list(text: str, name: str) -> np.ndarray:
+    """Comma-separated numbers, or a DataValidationError naming the option."""
+    from probcascade.exceptions import DataValidationError
+
+    try:
+        return np.array([float(v) for v in text.split(",")])
+    except ValueError:
+        raise DataValidationError(f"{name} must be comma-separated numbers, got {text!r}") from None
+
+
 # ------------------------------------------------------------------------------------------------ parsers
 def _fraction(name: str):
     def parse(value: str) -> float:
@@ -344,10 +375,15 @@ def add_subcommands(sub) -> None:
                     "queries, the mean cost per query at parity against the large model alone (test mean costs; "
                     "the small model answers every query) and the AIQ of the routing curve. "
                     "Example: probcascade route mmlu_llama_train.csv --test mmlu_llama_test.csv "
-                    "--small llama3.1-8b --large llama3.1-405b")
+                    "--small llama3.1-8b --large llama3.1-405b; for a prefix: --small llama3.1-8b,llama3.1-70b "
+                    "--thresholds 0.8 --large llama3.1-405b")
     r.add_argument("train", help="tidy long CSV to calibrate on")
     r.add_argument("--test", required=True, help="tidy long CSV to score on")
-    r.add_argument("--small", required=True, help="the model answering first")
+    r.add_argument("--small", required=True,
+                   help="the model answering first, or a cascade prefix m1,m2,... (then give --thresholds)")
+    r.add_argument("--thresholds", metavar="T1,...",
+                   help="deferral thresholds (calibrated confidences) of a prefix given to --small, one per model "
+                        "but its last")
     r.add_argument("--large", required=True, help="the model routed to")
     r.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates (0: no interval; default 1000)")
     r.add_argument("--seed", type=int, default=0)
@@ -386,6 +422,9 @@ def add_subcommands(sub) -> None:
     s.add_argument("--test", help="tidy long CSV to score on (default: FILE)")
     s.add_argument("--signals", help="comma-separated columns (default: raw_logprob and every signal_* column)")
     s.add_argument("--bins", type=int, default=10, help="quantile bins of the ECE (default 10)")
+    s.add_argument("--n-boot", type=int, default=1000,
+                   help="bootstrap replicates of the ECE, Brier and PRR intervals (default 1000; 0: none)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     s.add_argument("--format", **fmt)
     s.set_defaults(func=cmd_signals)
 

@@ -21,6 +21,7 @@ NumPy and SciPy only: one sort per signal, no compilation.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -37,7 +38,8 @@ from probcascade.validation import (
     check_probability,
 )
 
-__all__ = ["RiskCoverage", "risk_coverage", "aurc", "prediction_rejection_ratio", "accuracy_at_coverage",
+__all__ = ["RiskCoverage", "risk_coverage", "aurc", "prediction_rejection_ratio",
+           "prediction_rejection_ratio_replicates", "accuracy_at_coverage",
            "coverage_at_accuracy", "ThresholdCheck", "threshold_check"]
 
 _EPS = 1e-12
@@ -153,6 +155,54 @@ def prediction_rejection_ratio(conf, correct, *, max_rejection: float = 1.0) -> 
     if abs(a_orc - a_rand) < _EPS:
         return float("nan")
     return (a_unc - a_rand) / (a_orc - a_rand)
+
+
+def prediction_rejection_ratio_replicates(conf, correct, index, *, max_rejection: float = 1.0) -> np.ndarray:
+    """:func:`prediction_rejection_ratio` of every bootstrap replicate ``conf[index[b]], correct[index[b]]``.
+
+    ``index`` is a ``(n_boot, m)`` integer array of resampled rows. Vectorised over replicates (no loop): a resample
+    keeps the original confidence order, so each replicate is a vector of multiplicities over the tied blocks of the
+    original data, and its kept-accuracy curve is the piecewise-linear prefix sum over those blocks (ties as blocks,
+    exactly as :func:`prediction_rejection_ratio` treats the duplicates of a resample). Replicates in which every
+    answer is equally correct give NaN.
+    """
+    c, y = check_scored(conf, correct)
+    idx = check_array(index, "index", ndim=2, min_rows=1).astype(np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= c.size):
+        raise DataValidationError(f"'index' must hold row numbers in [0, {c.size - 1}]")
+    m = check_float(max_rejection, "max_rejection", low=0.0, high=1.0, low_open=True)
+    n_boot, n = idx.shape
+    r = int(m * n)
+    if r < 1:
+        raise DataValidationError(f"'max_rejection' = {m} rejects no query out of {n}: need max_rejection >= 1/n")
+    order = np.argsort(-c, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(c.size)
+    cs = c[order]
+    block = (np.cumsum(np.concatenate([[True], cs[1:] != cs[:-1]])) - 1)[rank]   # block of each original row
+    n_blocks = int(block.max()) + 1
+    rows = np.repeat(np.arange(n_boot), n)
+    flat = rows * n_blocks + block[idx].ravel()
+    size = n_boot * n_blocks
+    w = np.bincount(flat, minlength=size).reshape(n_boot, n_blocks).astype(float)
+    hits = np.bincount(flat, weights=y[idx].ravel(), minlength=size).reshape(n_boot, n_blocks)
+    cum_w, cum_h = np.cumsum(w, axis=1), np.cumsum(hits, axis=1)
+    k = np.arange(n - r + 1, n + 1, dtype=float)                                    # answered counts kept
+    # block holding the k-th answer of each replicate: searchsorted row by row through one offset flat search
+    offset = (np.arange(n_boot) * (n + 1.0))[:, None]
+    j = np.searchsorted((cum_w + offset).ravel(), (k[None, :] + offset).ravel(), side="left")
+    j = j.reshape(n_boot, k.size) - (np.arange(n_boot) * n_blocks)[:, None]
+    take = functools.partial(np.take_along_axis, axis=1)
+    w_j, h_j = take(w, j), take(hits, j)
+    before_w, before_h = take(cum_w, j) - w_j, take(cum_h, j) - h_j
+    prefix = before_h + (k[None, :] - before_w) * h_j / w_j
+    a_unc = np.mean(prefix / k, axis=1)
+    total = cum_h[:, -1]
+    a_orc = np.mean(np.minimum(k[None, :], total[:, None]) / k, axis=1)
+    a_rand = total / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (a_unc - a_rand) / (a_orc - a_rand)
+    return np.where(np.abs(a_orc - a_rand) < _EPS, np.nan, out)
 
 
 def accuracy_at_coverage(conf, correct, coverage: float) -> float:

@@ -7,6 +7,8 @@ sends the ``r * n`` least confident queries to the large model and answers the r
 * :func:`parity_routing_rate`: the least routing rate at which the routed system is at least as accurate as the
   large model alone (Chuang et al. 2024 (Self-REF) Table 2, "Route"), with a percentile bootstrap interval, and the cost (and
   latency) saved at parity when per-query model costs are given (Chuang et al. 2024 (Self-REF) Table 1).
+* :func:`cascade_prefix_output`: the same analysis for a cascade prefix ``M_1 .. M_j -> M_large``: the prefix's
+  exit model's confidence and correctness play the small model's part, and the prefix's mean cost its cost.
 * :func:`aiq` and :func:`cost_quality_hull`: RouterBench's Average Improvement in Quality, the area under the
   non-decreasing upper convex hull of (cost, quality) points divided by the cost range (RouterBench's
   ``calc_AIQ``; the hull is what mixing routers at random achieves). The study's error-cost AUC is
@@ -43,7 +45,8 @@ from probcascade.validation import (
     padded_size,
 )
 
-__all__ = ["RoutingCurve", "routing_curve", "ParityResult", "parity_routing_rate", "aiq", "cost_quality_hull"]
+__all__ = ["RoutingCurve", "routing_curve", "PrefixOutput", "cascade_prefix_output", "ParityResult",
+           "parity_routing_rate", "aiq", "cost_quality_hull"]
 
 DEFAULT_BATCH = 256
 
@@ -135,6 +138,46 @@ def routing_curve(conf_small, correct_small, correct_large, *, cost=None,
     thr = np.concatenate([[-np.inf], cs])
     cost_curve = None if costs is None else system_cost(rate, *costs, small_always_runs=small_always_runs)
     return RoutingCurve(rate, acc, thr, float(ys.mean()), float(yl.mean()), cost_curve)
+
+
+class PrefixOutput(NamedTuple):
+    """What a cascade prefix hands on per query: the confidence and correctness of the model that answered (its
+    exit model) and the cost the query paid. The "small" side of :func:`routing_curve` for a prefix."""
+
+    conf: np.ndarray
+    correct: np.ndarray
+    cost: np.ndarray
+    exit: np.ndarray
+
+
+def cascade_prefix_output(policy, conf, correct, cost) -> PrefixOutput:
+    """Route queries through ``policy`` (a threshold cascade over a prefix ``M_1 .. M_j``) and return, per query, the
+    exit model's confidence and correctness and the cost paid.
+
+    Routing the prefix's least confident answers to a larger model is then ``routing_curve(out.conf, out.correct,
+    correct_large, cost=(out.cost.mean(), cost_large))``: the prefix always runs first (``small_always_runs``).
+
+    Parameters
+    ----------
+    policy : Policy
+        A policy that answers with its exit model's own answer (``Decisions.answer`` is None), e.g.
+        :class:`probcascade.policies.ThresholdPolicy`; policies that aggregate answers have no single confidence.
+    conf, correct : array_like, shape (n, j)
+        Calibrated confidences and 0/1 correctness of the prefix's models, in cascade order.
+    cost : array_like, shape (n, j) or (j,)
+        Per-query (or expected) cost of each model.
+    """
+    c = check_array(conf, "conf", ndim=2, min_rows=1)
+    y = check_array(correct, "correct", ndim=2, unit_interval=True)
+    check_matching_rows("conf", c, "correct", y)
+    if y.shape[1] != c.shape[1]:
+        raise DataValidationError(f"'correct' must have shape {c.shape} like 'conf', got {y.shape}")
+    d = policy.route(c, cost)
+    if d.answer is not None:
+        raise DataValidationError(f"the policy {getattr(policy, 'kind', type(policy).__name__)!r} aggregates answers: "
+                                  "its final answer has no single model confidence to route on")
+    rows = np.arange(c.shape[0])
+    return PrefixOutput(c[rows, d.exit], y[rows, d.exit], np.asarray(d.cost, float), np.asarray(d.exit))
 
 
 # ------------------------------------------------------------------------------------------- parity rate

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from probcascade.calibration.corp import ece_replicates
 from probcascade.calibration.metrics import ece
 from probcascade.exceptions import DataValidationError
 from probcascade.summary import Summary
@@ -31,7 +32,9 @@ from probcascade.validation import (
     check_probability,
 )
 
-from .rejection import prediction_rejection_ratio
+from .rejection import prediction_rejection_ratio, prediction_rejection_ratio_replicates
+
+_ECE_ESTIMATOR = {"quantile": "equal_mass", "uniform": "equal_width"}   # ECE binning -> corp's estimator name
 
 __all__ = ["AUROCResult", "auroc_delong", "DeLongTest", "delong_test", "compare_signals"]
 
@@ -171,7 +174,7 @@ def _columns(signals) -> dict[str, np.ndarray]:
 
 
 def compare_signals(signals, correct, *, reference: str | None = None, level: float = 0.95, n_bins: int = 10,
-                    strategy: str = "quantile") -> pd.DataFrame:
+                    strategy: str = "quantile", n_boot: int = 1000, seed: int | None = 0) -> pd.DataFrame:
     """One row per confidence signal: AUROC with DeLong CI, ECE, Brier score, PRR and a paired DeLong test.
 
     Parameters
@@ -185,14 +188,18 @@ def compare_signals(signals, correct, *, reference: str | None = None, level: fl
     level : float
         Level of the AUROC intervals.
     n_bins, strategy
-        ECE binning (:func:`probcascade.calibration.metrics.ece`).
+        ECE binning (:func:`probcascade.calibration.metrics.ece`; ``"quantile"`` or ``"uniform"``).
+    n_boot, seed
+        Percentile bootstrap over answers for the ECE, Brier and PRR intervals at ``level``: one ``(n_boot, n)``
+        draw of rows shared by every signal (paired replicates), each replicate re-binned for the ECE. ``n_boot = 0``
+        gives NaN bounds.
 
     Returns
     -------
     DataFrame
-        Columns ``signal, auroc, auroc_se, auroc_ci_low, auroc_ci_high, ece, brier, prr, reference,
-        delta_auroc, z, pvalue``. ECE and Brier are NaN for a signal outside [0, 1] (not a probability); the
-        reference's own test columns are NaN.
+        Columns ``signal, auroc, auroc_se, auroc_ci_low, auroc_ci_high, ece, ece_ci_low, ece_ci_high, brier,
+        brier_ci_low, brier_ci_high, prr, prr_ci_low, prr_ci_high, reference, delta_auroc, z, pvalue``. ECE and Brier
+        are NaN for a signal outside [0, 1] (not a probability); the reference's own test columns are NaN.
     """
     y = _labels(correct)
     cols = _columns(signals)
@@ -200,6 +207,18 @@ def compare_signals(signals, correct, *, reference: str | None = None, level: fl
     s = np.stack([_signal(v, f"signals[{k!r}]", y) for k, v in cols.items()])
     lev = check_probability(level, "level")
     check_int(n_bins, "n_bins", low=1)
+    check_choice(strategy, "strategy", tuple(_ECE_ESTIMATOR))
+    b = check_int(n_boot, "n_boot", low=0)
+    seed = check_int(seed, "seed", low=0, allow_none=True)
+    idx = np.random.default_rng(seed).integers(0, y.size, size=(b, y.size)) if b else None
+    q = [(1 - lev) / 2, (1 + lev) / 2]
+
+    def interval(reps) -> tuple[float, float]:
+        if idx is None or reps is None or np.all(np.isnan(reps)):
+            return float("nan"), float("nan")
+        lo, hi = np.nanquantile(reps, q)
+        return float(lo), float(hi)
+
     auc, cov = delong_covariance(s, y)
     if reference is None:
         ref = int(np.argmax(auc))
@@ -211,11 +230,20 @@ def compare_signals(signals, correct, *, reference: str | None = None, level: fl
         lo, hi = _ci(float(auc[i]), se, lev)
         prob = bool(np.all((s[i] >= 0) & (s[i] <= 1)))
         t = _test(auc, cov, i, ref, "two-sided") if i != ref else None
+        reps = {"ece": None, "brier": None, "prr": None}
+        if idx is not None:
+            reps["prr"] = prediction_rejection_ratio_replicates(s[i], y, idx)
+            if prob:
+                reps["ece"] = ece_replicates(s[i], y, idx, n_bins=n_bins, estimator=_ECE_ESTIMATOR[strategy])
+                reps["brier"] = np.mean((s[i][idx] - y[idx]) ** 2, axis=1)
+        (e_lo, e_hi), (b_lo, b_hi), (p_lo, p_hi) = (interval(reps[k]) for k in ("ece", "brier", "prr"))
         rows.append({
             "signal": name, "auroc": float(auc[i]), "auroc_se": se, "auroc_ci_low": lo, "auroc_ci_high": hi,
-            "ece": ece(s[i], y, n_bins, strategy) if prob else np.nan,
-            "brier": float(np.mean((s[i] - y) ** 2)) if prob else np.nan,
-            "prr": prediction_rejection_ratio(s[i], y), "reference": names[ref],
+            "ece": ece(s[i], y, n_bins, strategy) if prob else np.nan, "ece_ci_low": e_lo, "ece_ci_high": e_hi,
+            "brier": float(np.mean((s[i] - y) ** 2)) if prob else np.nan, "brier_ci_low": b_lo,
+            "brier_ci_high": b_hi,
+            "prr": prediction_rejection_ratio(s[i], y), "prr_ci_low": p_lo, "prr_ci_high": p_hi,
+            "reference": names[ref],
             "delta_auroc": np.nan if t is None else t.difference, "z": np.nan if t is None else t.z,
             "pvalue": np.nan if t is None else t.pvalue,
         })
