@@ -258,12 +258,14 @@ def test_vmapped_batch_fit_equals_per_dataset_fits_and_padding_is_ignored():
     for i in range(3):
         single = fit_marginal_params(xs[i], 2, 30)  # jitted: compiled once for the three datasets
         for name in MarginalParams._fields:
-            np.testing.assert_allclose(getattr(batch, name)[i], getattr(single, name), rtol=1e-9, atol=1e-12)
+            # batched and unbatched XLA kernels may sum in a different order; 30 EM steps amplify those 1e-16
+            # differences to ~1e-9 on some CPUs (seen on CI), far below any statistical meaning
+            np.testing.assert_allclose(getattr(batch, name)[i], getattr(single, name), rtol=1e-7, atol=1e-10)
     # fit_marginal pads to a power of two with a mask; the padding must not change the fit
     padded = fit_marginal(np.asarray(xs[0])).params
     single = fit_marginal_params(xs[0], 2, 30)
     for name in MarginalParams._fields:
-        np.testing.assert_allclose(getattr(padded, name), getattr(single, name), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(getattr(padded, name), getattr(single, name), rtol=1e-7, atol=1e-10)
 
 
 def test_bootstrap_cores_accept_float32_parameters():
