@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -129,6 +130,19 @@ def code_block(text: str) -> str:
 def command_line(script: str | Path, argv: list[str]) -> str:
     """How a script was run, as recorded in its results: ``python experiments/<script> <argv>``."""
     return " ".join(["python", f"experiments/{Path(script).name}"] + list(argv))
+
+
+def write_table_report(script: str | Path, out: Path, stem: str, title: str, notes: Iterable[str],
+                       frame: pd.DataFrame, comparison: str, digits: int = 3) -> str:
+    """Write ``<stem>.csv`` (``frame``) and ``<stem>.md`` (title, a ``Comparison:`` line, how ``script`` was run,
+    notes, the table) to ``out`` and return the markdown. ``experiments/run_all.py`` quotes the ``Comparison:`` line
+    in its index."""
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / f"{stem}.csv", index=False)
+    md = "\n\n".join([f"# {title}", f"Comparison: {comparison}", f"Command: `{command_line(script, sys.argv[1:])}`",
+                       *notes, markdown_table(frame, digits)]) + "\n"
+    (out / f"{stem}.md").write_text(md)
+    return md
 
 
 # ------------------------------------------------------------------------------------------------ tiny synthetic data

@@ -37,7 +37,7 @@ from probcascade.data.cascade import load_benchmark
 from probcascade.joint.model import fit_markov_copula
 from probcascade.tuning.rational import tune
 
-from common import command_line, experiment_parser
+from common import MODELS, command_line, experiment_parser, reference_dir
 
 LENGTHS = (2, 3, 4, 5)
 RATES = (1.0, 0.5, 0.25, 0.1, 0.05)
@@ -54,6 +54,19 @@ def _time(fn, repeats: int):
         fn()
         warm.append(time.perf_counter() - t0)
     return cold, statistics.median(warm), out
+
+
+def study_times(data_dir, lengths) -> dict[tuple[str, int], float]:
+    """The study's own wall time per frontier (reference CSV; its machine, not this one) of the MMLU cascade of the
+    first k Llama models: (method, k) -> seconds; empty without the reference folder."""
+    path = reference_dir(data_dir) / "paper_cascade_auc_llama.csv"
+    if not path.exists():
+        return {}
+    ref = pd.read_csv(path)
+    ref = ref[ref.benchmark == "mmlu"].set_index(["cascade", "method"]).time_s
+    names = {"rational": "rational_tuning", "grid": "grid_search"}
+    return {(m, k): float(ref.get(("->".join(MODELS["llama"][:k]), names[m]), float("nan")))
+            for k in lengths for m in names}
 
 
 def main() -> None:
@@ -87,6 +100,9 @@ def main() -> None:
         record("resolution", "grid", k, f"step={step}",
                lambda: grid_search(phi[:, idx], train.correct[:, idx], costs[idx], step=step, offset=step / 2.5, models=sub))
     df = pd.DataFrame(rows)
+    study = study_times(args.data, lengths)
+    df["study_s"] = [study.get((r["method"], r["k"]), float("nan")) if r["sweep"] == "length" else float("nan")
+                     for r in rows]
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "figure9_scaling.csv", index=False)
 
@@ -95,6 +111,8 @@ def main() -> None:
         d = df[(df.sweep == "length") & (df.method == method)]
         axes[0].plot(d.k, d.warm_s, marker=marker, label=f"{method} (warm)")
         axes[0].plot(d.k, d.cold_s, marker=marker, ls="--", alpha=0.6, label=f"{method} (cold)")
+        if study:
+            axes[0].plot(d.k, d.study_s, marker=marker, ls=":", color="gray", label=f"{method} (study's machine)")
         d = df[(df.sweep == "resolution") & (df.method == method)]
         axes[1].plot(d.points, d.warm_s, marker=marker, label=method)
     axes[0].set(yscale="log", xlabel="cascade length k", ylabel="time per frontier (s)", xticks=list(lengths),
@@ -112,10 +130,21 @@ def main() -> None:
           f"jax {jax.__version__}; command: `{command_line(__file__, sys.argv[1:])}`\n",
           "`first` is the first call of a setting in this process: it includes compilation only when no earlier "
           "setting compiled the same shapes (the solver compiles once per cascade length and batch size). "
-          "`warm` is the median of the following calls. Plot: `figure9_scaling.png`.\n",
-          "| sweep | method | k | setting | frontier points | first (s) | warm (s) |", "|---|---|---|---|---|---|---|"]
-    md += [f"| {r['sweep']} | {r['method']} | {r['k']} | {r['setting']} | {r['points']} | {r['cold_s']:.2f} | {r['warm_s']:.3f} |"
-           for r in rows]
+          "`warm` is the median of the following calls. `study`: the study's own time for the same cascade on MMLU "
+          "(`time_s` of the reference CSV, its machine). Plot: `figure9_scaling.png`.\n",
+          "| sweep | method | k | setting | frontier points | first (s) | warm (s) | study (s) |",
+          "|---|---|---|---|---|---|---|---|"]
+    md += [f"| {r.sweep} | {r.method} | {r.k} | {r.setting} | {r.points} | {r.cold_s:.2f} | {r.warm_s:.3f} | {r.study_s:.3g} |"
+           for r in df.itertuples()]
+    length = df[df.sweep == "length"].set_index(["method", "k"])
+    lo, hi = min(lengths), max(lengths)
+    md.insert(1, "Comparison: warm time per frontier from k = {lo} to k = {hi}: rational tuning {a:.3f} -> {b:.3f} s "
+              "(study {c:.3g} -> {d:.3g} s), grid search {e:.3f} -> {f:.3f} s (study {g:.3g} -> {h:.3g} s; the "
+              "study's Figure 9 is a plot: grid search exponential in k, rational tuning polynomial)\n".format(
+                  lo=lo, hi=hi, a=length.warm_s[("rational", lo)], b=length.warm_s[("rational", hi)],
+                  c=study.get(("rational", lo), float("nan")), d=study.get(("rational", hi), float("nan")),
+                  e=length.warm_s[("grid", lo)], f=length.warm_s[("grid", hi)],
+                  g=study.get(("grid", lo), float("nan")), h=study.get(("grid", hi), float("nan"))))
     (args.out / "figure9_scaling.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

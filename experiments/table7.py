@@ -121,6 +121,23 @@ def summarise(df: pd.DataFrame, ref: pd.DataFrame | None) -> str:
     return "\n".join(lines)
 
 
+def comparison(df: pd.DataFrame, ref: pd.DataFrame | None, low_sample: bool) -> str:
+    """One line for experiments/run_all.py's index: mean RT and GS AUC and the mean % change per benchmark, beside
+    the study's (its per-cascade reference CSV for Table 7, the published Table 8 means for ``low_sample``)."""
+    parts = []
+    for bench, g in df.groupby("benchmark", sort=False):
+        g = g[g.auc_rt.notna() & g.auc_gs.notna()]
+        ours = _wilcoxon(g.auc_rt, g.auc_gs)
+        pub = STUDY_TABLE8.get(bench) if low_sample else None
+        if ref is not None and not low_sample and (ref.benchmark == bench).any():
+            r = ref[ref.benchmark == bench].pivot(index="cascade", columns="method", values="auc_norm")
+            p = _wilcoxon(r.rational_tuning, r.grid_search)
+            pub = (r.rational_tuning.mean(), r.grid_search.mean(), p.pct_change)
+        text = f"{bench} RT {g.auc_rt.mean():.4f} vs GS {g.auc_gs.mean():.4f} ({ours.pct_change:+.2f} %)"
+        parts.append(text + (f", published {pub[0]:.4f} vs {pub[1]:.4f} ({pub[2]:+.2f} %)" if pub else ""))
+    return "; ".join(parts)
+
+
 def plot_curves(curves: dict, path: Path, n_models: int = len(MODELS["llama"])) -> None:
     """Test error-cost curves of the full (``n_models``-model) cascade, one panel per benchmark."""
     import matplotlib
@@ -193,6 +210,7 @@ def main() -> None:
         i = argv.index("--summarise")
         argv = argv[:i] + argv[i + 2:]
     cmd = command_line(__file__, argv)
+    md += f"Comparison: {comparison(df, ref, args.low_sample)}\n\n"
     md += f"Command: `{cmd}`  \nModel: {fit_kwargs}; tuning: {tune_kwargs}\n\n"
     md += summarise(df, ref) + "\n\nThe AUC of two curves depends on the cost range they share; the last column scores our rational-tuning test curve on the exact cost range of the study's own comparison (from the reference CSV) beside the study's RT on the same cascades, which is the like-for-like comparison. It covers only the cascades whose test curve spans the study's range: the study's range often starts above the cheapest model's cost (one of its two curves stopped short), while both of ours reach it, so our own RT/GS range includes the high-error cheap end that the study's normalised AUC leaves out.\n"
     if args.low_sample:

@@ -42,7 +42,9 @@ _LAZY = {
     "probcascade.exceptions": ("DataValidationError", "FitError", "ProbcascadeError", "ProbcascadeWarning",
                                "SeparationWarning"),
     "probcascade.gof": ("copula_gof", "goodness_of_fit", "marginal_gof"),
+    "probcascade.guarantees": ("Certification", "learn_then_test"),
     "probcascade.joint": ("MarkovCopulaModel", "fit_markov_copula"),
+    "probcascade.posterior": ("fit_posterior",),
     "probcascade.precision": ("float64",),
     "probcascade.policies": ("BinnedEnsemblePolicy", "Decisions", "Policy", "ThresholdPolicy", "train_ensemble"),
     "probcascade.summary": ("Summary",),
@@ -62,11 +64,15 @@ __all__ = [
     "fit_marginal", "fit_copula", "fit_markov_copula", "MarkovCopulaModel",
     # goodness of fit
     "goodness_of_fit", "marginal_gof", "copula_gof",
+    # guaranteed operating points (Learn-then-Test)
+    "Certification", "learn_then_test",
     # policies and tuning
     "Policy", "Decisions", "ThresholdPolicy", "BinnedEnsemblePolicy", "train_ensemble", "tune", "grid_search", "Frontier", "TuneOptions", "Tuner",
     "get_tuner", "register_tuner",
     # evaluation
     "route", "score_policy", "error_cost_auc",
+    # posterior uncertainty (NumPyro)
+    "fit_posterior",
     # results, precision, compilation cache, errors
     "Summary", "float64", "enable_compilation_cache", "ProbcascadeError", "DataValidationError", "FitError", "ProbcascadeWarning",
     "SeparationWarning",

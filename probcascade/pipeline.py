@@ -7,7 +7,6 @@ error-cost curves are integrated over the cost range they have in common and nor
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -15,13 +14,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from probcascade.calibration.calibrators import CascadeCalibration, calibrate
-from probcascade.data.cascade import CascadeData
+from probcascade.data.cascade import CascadeData, warn_cost_order
 from probcascade.evaluation.auc import curve_area
 from probcascade.exceptions import DataValidationError
 from probcascade.tuning.frontier import Frontier
 from probcascade.joint.model import MarkovCopulaModel, fit_markov_copula
 from probcascade.tuning.base import TuningProblem, get_tuner
 from probcascade.tuning.options import TuneOptions
+from probcascade.progress import bar
 from probcascade.summary import Summary
 
 __all__ = ["CascadeResult", "TuneReport", "parse_cascades", "tune_cascades"]
@@ -113,7 +113,7 @@ def tune_cascades(
     cascades: str | Sequence[Sequence[str]] = "all",
     methods: Sequence[str] = ("rational",),
     options: TuneOptions | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     **overrides,
 ) -> TuneReport:
     """Calibrate on ``train``, fit the Markov-copula model, tune every cascade with every method, score on ``test``.
@@ -125,6 +125,10 @@ def tune_cascades(
 
     Costs: thresholds are tuned with the training mean cost of each model; test points report the mean cost per query
     at the test data's mean per-model costs, as in the study.
+
+    ``progress``: a bar on stderr over the model fit and every (cascade, method) solve (:func:`probcascade.progress.bar`;
+    ``None`` follows :func:`probcascade.progress.progress_enabled`, as the command line sets it). A cascade given in
+    an order that is not increasing in mean training cost gets a warning (:func:`probcascade.data.cascade.warn_cost_order`).
     """
     opt = (options or TuneOptions()).replace(**overrides) if overrides else (options or TuneOptions())
     tuners = [get_tuner(m) for m in dict.fromkeys(methods)]
@@ -134,6 +138,12 @@ def tune_cascades(
         raise DataValidationError(f"test data lacks model(s) {missing} present in the training data")
     test = test.subset(train.models)
     subs = parse_cascades(cascades, train.models) if isinstance(cascades, str) else [tuple(c) for c in cascades]
+    costs_tr = train.expected_costs.to_numpy()
+    if not (isinstance(cascades, str) and cascades == "all"):   # 'all' keeps the data's (cost) order
+        for sub in subs:
+            warn_cost_order(sub, costs_tr[[train.index(m) for m in sub]], stacklevel=3)
+    pb = bar(total=1 + len(subs) * len(tuners), desc="tune", unit="solve", progress=progress)
+    pb.set_postfix_str("calibration and model fit")
     cal = calibrate(train, transform=transform)
     phi_tr, phi_te = cal.predict(train), cal.predict(test)
     t0 = time.perf_counter()
@@ -142,28 +152,24 @@ def tune_cascades(
         model = fit_markov_copula(phi_tr, train.models, family=opt.family,
                                   correct=train.correct if opt.correctness == "pairwise" else None)
     fit_s = time.perf_counter() - t0
-    costs_tr = train.expected_costs.to_numpy()
+    pb.update()
     costs_te = test.cost.mean(axis=0)
     results = []
-    for n_done, sub in enumerate(subs):
+    for sub in subs:
         idx = [train.index(m) for m in sub]
         problem = TuningProblem(sub, costs_tr[idx], phi_tr[:, idx], train.correct[:, idx], model)
         frontiers, times = {}, {}
         for tuner in tuners:
+            pb.set_postfix_str(f"{tuner.name}: {' -> '.join(sub)}")
             t0 = time.perf_counter()
             frontiers[tuner.name] = tuner.frontier(problem, opt)
             times[tuner.name] = time.perf_counter() - t0
+            pb.update()
         curves, points = {}, {}
         for method, fr in frontiers.items():
             ev = fr.evaluate(phi_te[:, idx], test.correct[:, idx], costs_te[idx])
             curves[method] = (ev["test_cost"].to_numpy(), ev["test_error"].to_numpy())
             points[method] = np.column_stack([curves[method][0], 1.0 - curves[method][1]])
         results.append(CascadeResult(sub, frontiers, points, _common_aucs(curves), times))
-        if progress:
-            width = 30
-            done = int(width * (n_done + 1) / len(subs))
-            sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {n_done + 1}/{len(subs)} cascades")
-            sys.stderr.flush()
-    if progress:
-        sys.stderr.write("\n")
+    pb.close()
     return TuneReport(results, cal, model, methods, {"fit_s": fit_s, "options": opt.to_dict()})

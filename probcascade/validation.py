@@ -27,6 +27,7 @@ __all__ = [
     "check_int",
     "check_matching_rows",
     "check_probability",
+    "describe_value",
     "pad_rows",
     "padded_size",
 ]
@@ -61,6 +62,12 @@ def _show(value) -> str:
             return f"an array of shape {shape}"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def describe_value(value) -> str:
+    """A user value for an error message: its ``repr`` without NumPy's ``np.float64(...)`` wrapping (NumPy 2's scalar
+    repr), an array by its shape, at most 80 characters; e.g. ``0.5``, ``'abc'``, ``an array of shape (3,)``."""
+    return _show(value)
 
 
 def _interval(low, high, low_open: bool, high_open: bool) -> str:

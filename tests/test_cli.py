@@ -7,6 +7,7 @@ import pytest
 from probcascade.cli.main import main
 
 
+@pytest.mark.xdist_group("demo")   # shares its compilations with tests/test_report.py's demo report
 def test_demo_runs(capsys, tmp_path):
     assert main(["demo", "--n-train", "200", "--n-test", "300", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -14,6 +15,7 @@ def test_demo_runs(capsys, tmp_path):
     for name in ("reliability.png", "frontier.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert (tmp_path / "auc.csv").read_text().startswith("cascade,k,auc_rational")
+    assert "<section id=\"recommendation\">" in (tmp_path / "report.html").read_text()   # and the report
 
 
 def test_bad_file_is_a_clean_error(capsys, tmp_path):

@@ -27,7 +27,7 @@ from probcascade.calibration.metrics import calibration_metrics
 from probcascade.calibration.choices import CALIBRATOR_NAMES
 from probcascade.calibration.transforms import TRANSFORMS, ConfidenceTransform
 from probcascade.summary import Summary
-from probcascade.validation import check_array, check_choice, check_matching_rows
+from probcascade.validation import check_array, check_choice, check_matching_rows, describe_value
 
 __all__ = ["LogisticCalibrator", "PlattCalibrator", "TemperatureCalibrator", "CALIBRATORS", "make_calibrator", "calibrate", "CascadeCalibration", "CalibrationReport"]
 
@@ -63,6 +63,11 @@ class LogisticCalibrator:
         except DataValidationError as exc:
             raise DataValidationError(f"model '{self.model}': {exc}") from exc
         correct = np.asarray(correct)
+        if self.fit_intercept and logprob.size and np.all(logprob == logprob[0]):
+            # one value: intercept and slope are confounded, the fit would report a meaningless SE and p-value
+            raise DataValidationError(
+                f"model '{self.model}': raw_logprob is constant ({describe_value(logprob[0])} on all {logprob.size} "
+                "training queries), so the calibration slope is not identified; a confidence signal must vary")
         self.transform_ = ConfidenceTransform(self.transform, self.model).fit(logprob)
         names = ("const", "xi") if self.fit_intercept else ("xi",)
         self.result_ = fit_logistic(self._design(logprob), correct, names=names, model=self.model)

@@ -37,15 +37,21 @@ SIGNAL_PREFIX = "signal_"
 # ------------------------------------------------------------------------------------------------ shared helpers
 def _load(args: argparse.Namespace):
     """TRAIN, TEST (TRAIN when no ``--test``), the calibration fitted on TRAIN and TEST's calibrated confidences."""
-    from probcascade.calibration.calibrators import calibrate
-    from probcascade.data.cascade import CascadeData
+    from probcascade.progress import bar
 
+    from .common import load_cascade
     from .main import _default_transform
 
-    train = CascadeData.from_csv(args.train)
-    test = CascadeData.from_csv(args.test, models=train.models) if getattr(args, "test", None) else train
-    cal = calibrate(train, transform=_default_transform(args.train))
-    return train, test, cal, cal.predict(test)
+    with bar(total=1, desc=getattr(args, "command", None), unit="stage") as pb:   # the first call also imports JAX
+        pb.set_postfix_str("reading and calibrating")
+        from probcascade.calibration.calibrators import calibrate
+
+        train = load_cascade(args.train)
+        test = load_cascade(args.test, role="test", models=train.models) if getattr(args, "test", None) else train
+        cal = calibrate(train, transform=_default_transform(args.train))
+        phi = cal.predict(test)
+        pb.update()
+    return train, test, cal, phi
 
 
 def _read_columns(path: str | Path, columns: list[str], what: str = "column"):
@@ -212,6 +218,15 @@ def cmd_route(args: argparse.Namespace) -> int:
            "cost_small": pair[0], "aiq": curve.aiq(), **extra}
     if args.format == "json":
         print(_dump_json(out))
+    elif args.format == "csv":      # one row; nested dicts flattened (parity_routing_rate_ci_low), lists as JSON
+        import json
+
+        import pandas as pd
+
+        from .common import write_frame
+
+        row = pd.json_normalize(out, sep="_").iloc[0].to_dict()
+        write_frame(pd.DataFrame([{k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items()}]))
     else:
         print(f"route {args.small} -> {args.large}: calibrated on {args.train}, scored on {args.test} "
               f"({test.n_queries} queries; the small model answers every query, costs are test means per query)")
@@ -265,6 +280,11 @@ def cmd_reject(args: argparse.Namespace) -> int:
                                                                       if args.target_accuracy is not None else "-")})
     if args.target_accuracy is None:
         flat = flat.drop(columns=[c for c in flat.columns if c.startswith("cov@acc")])
+    if args.format == "csv":
+        from .common import write_frame
+
+        write_frame(flat)
+        return 0
     print(_table(f"Rejection (calibrated on {args.train}, scored on {args.test}, {test.n_queries} queries)", flat,
                  "AURC: mean risk over coverages k/n (lower is better); E-AURC: minus the oracle's; PRR: 1 oracle, "
                  "0 random. Appendix E: of the thresholds q = 0, 0.05, ..., 0.95 with data, how many have accuracy "
@@ -276,21 +296,23 @@ def cmd_signals(args: argparse.Namespace) -> int:
     """Per model, compare confidence signal columns on the same answers (AUROC, ECE, Brier, PRR, DeLong test)."""
     import pandas as pd
 
-    from probcascade.data.cascade import CascadeData
     from probcascade.evaluation.signals import compare_signals
 
+    from .common import load_cascade
     from .main import _default_transform, _dump_json
 
-    train = CascadeData.from_csv(args.train)          # first: a missing or malformed file is a clean error
-    test = CascadeData.from_csv(args.test, models=train.models) if args.test else train
+    train = load_cascade(args.train)          # first: a missing or malformed file is a clean error
+    test = load_cascade(args.test, role="test", models=train.models) if args.test else train
     names = signal_names(args.train, args.signals)
     if args.test:
         signal_names(args.test, ",".join(names))          # the same columns must exist in TEST
     s_train = read_signal_columns(args.train, train, names)
     s_test = read_signal_columns(args.test, test, names) if args.test else s_train
     transform = _default_transform(args.train)
+    from probcascade.progress import bar
+
     models = []
-    for j, model in enumerate(test.models):
+    for j, model in enumerate(bar(test.models, desc="signals", unit="model")):
         cal = {n: _calibrated_signal(s_train[n][:, j], train.correct[:, j], s_test[n][:, j], transform=transform,
                                      model=model) for n in names}
         table = compare_signals(cal, test.correct[:, j], n_bins=args.bins, n_boot=args.n_boot, seed=args.seed)
@@ -302,6 +324,11 @@ def cmd_signals(args: argparse.Namespace) -> int:
         return 0
     frame = pd.concat([pd.DataFrame(m["signals"]).assign(model=m["model"]) for m in models])
     frame = frame[["model"] + [c for c in frame.columns if c != "model"]]
+    if args.format == "csv":
+        from .common import write_frame
+
+        write_frame(frame)
+        return 0
     print(_table(f"Confidence signals (each calibrated per model on {args.train}, {where})", frame,
                  "AUROC with 95% DeLong interval (correct answers positive); ECE over quantile bins and Brier of the "
                  "calibrated signal; PRR 1 oracle, 0 random; *_ci_low/high: 95% percentile bootstrap over answers; "
@@ -330,6 +357,11 @@ def cmd_capability(args: argparse.Namespace) -> int:
         return 0
     flat = pd.DataFrame([{"model": m, **{k: v for k, v in r.to_dict().items() if k not in ("n_bins", "strategy")}}
                          for m, r in results.items()])
+    if args.format == "csv":     # the per-model table (the per-group gaps are in --format json)
+        from .common import write_frame
+
+        write_frame(flat)
+        return 0
     print(_table(f"Capability calibration by '{args.group}' (calibrated on {args.train}, scored on "
                  f"{args.test or args.train})", flat,
                  f"ECE response / instance: {args.bins} quantile bins of the confidence against the 0/1 outcome / the "
@@ -366,7 +398,7 @@ def _fraction(name: str):
 
 def add_subcommands(sub) -> None:
     """Add ``route``, ``reject``, ``signals`` and ``capability`` to the ``probcascade`` subparsers (no heavy imports)."""
-    fmt = {"choices": ["table", "json"], "default": "table"}
+    fmt = {"choices": ["table", "json", "csv"], "default": "table"}
     r = sub.add_parser(
         "route", help="parity routing rate of a small -> large pair with a bootstrap interval, cost saved, AIQ",
         description="Calibrate on TRAIN (the study's transform), route TEST's least confident queries of the small "

@@ -18,16 +18,72 @@ by ``model_rank``, or by mean cost) and gives aligned ``(n_queries, n_models)`` 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
-from probcascade.exceptions import DataValidationError
+from probcascade.exceptions import DataValidationError, ProbcascadeWarning
+from probcascade.validation import describe_value
 
-__all__ = ["CascadeData", "load_benchmark", "load_shared", "SIGNAL_COLUMNS"]
+__all__ = ["CascadeData", "load_benchmark", "load_shared", "SIGNAL_COLUMNS", "check_text_file", "warn_cost_order"]
 
 SIGNAL_COLUMNS = ("raw_logprob", "raw_prob")
+#: Suffixes of serialised Python objects: refused by :meth:`CascadeData.from_csv` without reading a byte (unpickling
+#: runs arbitrary code).
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill", ".npy", ".npz", ".pt", ".pth")
+#: Suffixes pandas decompresses: their bytes are not text, so the binary sniff of :func:`check_text_file` skips them.
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
+
+
+def check_text_file(path: str | Path) -> Path:
+    """``path`` as a ``Path`` if it names a readable, non-empty text file; else a DataValidationError naming it.
+
+    Refused with a one-line reason: a missing path, a directory, a pickle (by suffix, never opened), an empty file,
+    and a binary file (a NUL byte or bytes that are not UTF-8 in its first 64 KiB). Compressed CSVs (``.gz``, ...)
+    are left to pandas.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        raise DataValidationError(f"{path}: refusing to read a '{suffix}' file (serialised Python objects can run "
+                                  "code when loaded); give the data as a tidy CSV")
+    if not path.exists():
+        raise DataValidationError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataValidationError(f"{path}: is a directory, not a CSV file")
+    if path.stat().st_size == 0:
+        raise DataValidationError(f"{path}: the file is empty (expected a CSV header such as "
+                                  "query,model,raw_logprob,correct,cost_usd)")
+    if suffix not in COMPRESSED_SUFFIXES:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+        if b"\x00" in head:
+            raise DataValidationError(f"{path}: is a binary file, not a CSV text file")
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # not merely a multi-byte character cut at the end of the chunk
+                raise DataValidationError(f"{path}: is not UTF-8 text (byte 0x{head[exc.start]:02x} at offset "
+                                          f"{exc.start}); save the CSV as UTF-8") from None
+    return path
+
+
+def warn_cost_order(models: Sequence[str], costs: Sequence[float], *, stacklevel: int = 2) -> bool:
+    """Warn (:class:`~probcascade.exceptions.ProbcascadeWarning`) when a model of a cascade costs less than the one
+    before it; True if none does (equal costs, e.g. two models at one price, do not warn). A cascade normally asks
+    the cheaper model first: the other order is legal (the study's model does not assume it) but usually a mistake
+    in ``--cascade``."""
+    c = np.asarray(costs, dtype=np.float64)
+    bad = np.flatnonzero(np.diff(c) < 0)
+    if bad.size == 0:
+        return True
+    i = int(bad[0])
+    warnings.warn(f"cascade {' -> '.join(models)} is not in increasing cost order: '{models[i]}' costs "
+                  f"{float(c[i]):.4g} USD per query, the next model '{models[i + 1]}' only {float(c[i + 1]):.4g}; "
+                  "cheaper models normally come first", ProbcascadeWarning, stacklevel=stacklevel)
+    return False
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -37,7 +93,7 @@ def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
     if bad.any():
         row = frame.loc[bad].iloc[0]
         raise DataValidationError(
-            f"column '{column}' has a non-numeric value {row[column]!r} for model '{row.get('model', '?')}' "
+            f"column '{column}' has a non-numeric value {describe_value(row[column])} for model '{row.get('model', '?')}' "
             f"(query {row.get('query', '?')})"
         )
     missing = values.isna()
@@ -116,7 +172,10 @@ class CascadeData:
                 f"missing confidence column: need one of {SIGNAL_COLUMNS} (columns present: {list(frame.columns)})"
             )
         if len(frame) == 0:
-            raise DataValidationError("'frame' has no rows")
+            raise DataValidationError("no data rows (only a header)")
+        if all(c in frame.columns for c in SIGNAL_COLUMNS):
+            warnings.warn("both 'raw_logprob' and 'raw_prob' are present: using 'raw_logprob' and ignoring "
+                          "'raw_prob'", ProbcascadeWarning, stacklevel=2)
         frame = frame.copy()
         frame["model"] = frame["model"].astype(str)
         if frame["query"].isna().any():
@@ -131,7 +190,7 @@ class CascadeData:
                 row = frame.loc[bad].iloc[0]
                 raise DataValidationError(
                     f"column 'raw_logprob' must be <= 0 (a log-probability) but model '{row['model']}' has "
-                    f"{row['raw_logprob']!r} at query {row['query']}"
+                    f"{describe_value(row['raw_logprob'])} at query {row['query']}"
                 )
             frame["_logprob"] = values
         else:
@@ -139,7 +198,7 @@ class CascadeData:
             if bad.any():
                 row = frame.loc[bad].iloc[0]
                 raise DataValidationError(
-                    f"column 'raw_prob' must lie in [0, 1] but model '{row['model']}' has {row['raw_prob']!r} "
+                    f"column 'raw_prob' must lie in [0, 1] but model '{row['model']}' has {describe_value(row['raw_prob'])} "
                     f"at query {row['query']}"
                 )
             with np.errstate(divide="ignore"):
@@ -151,7 +210,7 @@ class CascadeData:
         if bad.any():
             row = frame.loc[bad].iloc[0]
             raise DataValidationError(
-                f"column 'correct' must be 0 or 1 but model '{row['model']}' has {row['correct']!r} at query {row['query']}"
+                f"column 'correct' must be 0 or 1 but model '{row['model']}' has {describe_value(row['correct'])} at query {row['query']}"
             )
         frame["_correct"] = corr.astype(np.int64)
 
@@ -175,7 +234,8 @@ class CascadeData:
         bad = ~np.isfinite(cost) | (cost < 0)
         if bad.any():
             row = frame.loc[bad].iloc[0]
-            raise DataValidationError(f"cost ({source}) must be finite and >= 0 but model '{row['model']}' has {cost[bad][0]!r}")
+            raise DataValidationError(f"cost ({source}) must be finite and >= 0 but model '{row['model']}' has "
+                                      f"{describe_value(cost[bad][0])} at query {row['query']}")
         frame["_cost"] = cost
 
         # --- model order
@@ -233,11 +293,20 @@ class CascadeData:
     @classmethod
     def from_csv(cls, path: str | Path, models: Sequence[str] | None = None, **kwargs) -> "CascadeData":
         """Read a tidy long CSV (see :meth:`from_frame`). Only plain text is parsed, nothing is unpickled."""
-        path = Path(path)
-        if not path.exists():
-            raise DataValidationError(f"file not found: {path}")
+        path = check_text_file(path)
         kwargs.setdefault("name", path.stem)
-        return cls.from_frame(pd.read_csv(path), models=models, **kwargs)
+        try:
+            frame = pd.read_csv(path)
+        except UnicodeDecodeError as exc:
+            raise DataValidationError(f"{path}: is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except pd.errors.EmptyDataError:
+            raise DataValidationError(f"{path}: has no CSV header or rows") from None
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise DataValidationError(f"{path}: is not a readable CSV ({' '.join(str(exc).split())})") from None
+        try:
+            return cls.from_frame(frame, models=models, **kwargs)
+        except DataValidationError as exc:
+            raise DataValidationError(f"{path}: {exc}") from exc
 
     # ------------------------------------------------------------------ views
     @property

@@ -48,8 +48,7 @@ def curve_area(cost, err, lo: float, hi: float) -> float:
     must lie inside the curve's cost range.
     """
     x, y = _curve(cost, err, "")
-    check_float(lo, "lo")
-    check_float(hi, "hi")
+    lo, hi = check_float(lo, "lo"), check_float(hi, "hi")   # Python floats: no np.float64(...) in the messages
     if not hi > lo:
         raise DataValidationError(f"degenerate cost range: lo={lo!r} must be < hi={hi!r}")
     if lo < x[0] or hi > x[-1]:

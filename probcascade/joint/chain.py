@@ -50,7 +50,7 @@ from probcascade.distributions.copulas import COPULA_FAMILIES
 from probcascade.distributions.marginal import MarginalParams, icdf, interior_cdf, interior_partial_expectation, sample
 from probcascade.joint.correctness import ratio_matrix
 
-__all__ = ["ChainSpec", "as_spec", "N_BINS", "cascade_metrics", "chain_metrics", "build_chain_grid", "sample_chain", "CHAIN_FAMILIES", "static_families"]
+__all__ = ["ChainSpec", "as_spec", "N_BINS", "cascade_metrics", "chain_metrics", "build_chain_grid", "chain_grid", "sample_chain", "CHAIN_FAMILIES", "static_families"]
 
 #: Copula families the chain evaluation selects among at run time (``ChainGrid.family_index``).
 CHAIN_FAMILIES = tuple(COPULA_FAMILIES)
@@ -159,6 +159,20 @@ def _chain_last(m: MarginalTable, pe_edge, p, pr=None):
     return pr[0] * m.lo + pr[-1] * m.hi + jnp.sum(pr[1:-1] * nb * (pe_edge[:-1] - pe_edge[1:])), jnp.sum(p)
 
 
+def _chain_inputs(params: CascadeParams, spec: ChainSpec, costs, thresholds):
+    """What every chain evaluation starts from: k, thresholds, the marginal table, the chain grid, whether the
+    correctness is pairwise, cumulative costs, the first model's state distribution p0 and the copula tables."""
+    k = spec.links + 1
+    t = jnp.asarray(thresholds, dtype=float)
+    marg = MarginalTable(*map(jnp.asarray, params.marg))
+    grid = ChainGrid(*(None if z is None else jnp.asarray(z) for z in params.chain))
+    nb = grid.pe_edge.shape[-1] - 1
+    m0 = marginal_at(marg, 0)
+    p0 = jnp.concatenate([m0.w_lo[None], jnp.full(nb, (1.0 - m0.w_lo - m0.w_hi) / nb), m0.w_hi[None]])
+    cum = jnp.cumsum(jnp.asarray(costs, dtype=float))
+    return k, t, marg, grid, grid.ratio is not None, cum, p0, jnp.asarray(params.table), jnp.asarray(params.theta)
+
+
 def chain_metrics(params: CascadeParams, spec: ChainSpec | tuple[str, ...], costs, thresholds):
     """(P(Correct), E[Cost]) by pushing the state distribution through the Markov chain (no approximation (5)).
 
@@ -167,17 +181,7 @@ def chain_metrics(params: CascadeParams, spec: ChainSpec | tuple[str, ...], cost
     read from ``params.chain.family_index``; ``spec`` (see :class:`ChainSpec`) fixes k and the families covered.
     """
     spec = as_spec(params, spec)
-    k = spec.links + 1
-    costs = jnp.asarray(costs, dtype=float)
-    t = jnp.asarray(thresholds, dtype=float)
-    marg = MarginalTable(*map(jnp.asarray, params.marg))
-    grid = ChainGrid(*(None if z is None else jnp.asarray(z) for z in params.chain))
-    pairwise = grid.ratio is not None
-    nb = grid.pe_edge.shape[-1] - 1
-    cum = jnp.cumsum(costs)
-    m0 = marginal_at(marg, 0)
-    p0 = jnp.concatenate([m0.w_lo[None], jnp.full(nb, (1.0 - m0.w_lo - m0.w_hi) / nb), m0.w_hi[None]])
-    table, theta = jnp.asarray(params.table), jnp.asarray(params.theta)
+    k, t, marg, grid, pairwise, cum, p0, table, theta = _chain_inputs(params, spec, costs, thresholds)
     branches = spec.families
 
     def link(carry, xs):
@@ -230,6 +234,17 @@ def build_chain_grid(params: CascadeParams, families: tuple[str, ...], exact: Ma
     return ChainGrid(np.asarray(jnp.stack(tr)) if tr else np.zeros((0, n_bins + 2, n_bins + 2)),
                      np.asarray(jnp.stack(cg)) if cg else np.zeros(shape), np.asarray(jnp.stack(pe)),
                      np.array([CHAIN_FAMILIES.index(f) for f in families], dtype=np.int32))
+
+
+def chain_grid(params: CascadeParams, families: tuple[str, ...], exact: MarginalParams,
+               n_bins: int = N_BINS) -> ChainGrid:
+    """:func:`build_chain_grid` in pure JAX (traceable: the posterior predictive vmaps it over draws); k >= 2."""
+    edges = jnp.arange(n_bins + 1) / n_bins
+    pe = jnp.stack([_edge_partial_expectations(marginal_at(exact, i), edges) for i in range(len(families) + 1)])
+    links = [_link_grid(f, jnp.asarray(params.theta)[i], jnp.asarray(params.table)[i], edges)
+             for i, f in enumerate(families)]
+    return ChainGrid(jnp.stack([t for _, t in links]), jnp.stack([g for g, _ in links]), pe,
+                     jnp.asarray([CHAIN_FAMILIES.index(f) for f in families], dtype=jnp.int32))
 
 
 @x64

@@ -33,7 +33,7 @@ import numpy as np
 from probcascade.distributions.copulas import COPULA_FAMILIES, eval_cdf, eval_h_inv
 from probcascade.distributions.marginal import MarginalParams, interior_cdf, interior_log_prob, interior_partial_expectation
 
-__all__ = ["CascadeParams", "ChainGrid", "MarginalTable", "build_table", "table_cdf", "table_partial_expectation"]
+__all__ = ["CascadeParams", "ChainGrid", "MarginalTable", "build_table", "table_arrays", "table_cdf", "table_partial_expectation"]
 
 class MarginalTable(NamedTuple):
     """A marginal as the objective sees it: support, atoms and look-up tables of the interior part.
@@ -127,6 +127,21 @@ def build_table(p: MarginalParams, n: int = N_TABLE) -> np.ndarray:
         bad = ~np.isfinite(arr)
         arr[bad] = 0.0
     return np.stack([g, dg, pe, dpe])
+
+
+def table_arrays(p: MarginalParams, n: int = N_TABLE) -> jnp.ndarray:
+    """:func:`build_table` in pure JAX (traceable: the posterior predictive vmaps it over draws); call under float64."""
+    u, du_ds = (jnp.asarray(z) for z in grid_u(n))
+    x = p.lo + (p.hi - p.lo) * u
+    g, pe, logpdf = interior_cdf(p, x), interior_partial_expectation(p, x), interior_log_prob(p, x)
+    dens_u = (p.hi - p.lo) * jnp.exp(logpdf)
+    g = g.at[0].set(0.0).at[-1].set(1.0)
+
+    def ends(d, vals):       # one-sided differences at the ends, where the density may be infinite
+        d = d.at[0].set((vals[1] - vals[0]) * n).at[-1].set((vals[-1] - vals[-2]) * n)
+        return jnp.where(jnp.isfinite(d), d, 0.0)
+
+    return jnp.stack([g, ends(dens_u * du_ds, g), pe, ends(-x * dens_u * du_ds, pe)])
 
 
 def _hermite(tab_v, tab_d, s):

@@ -1,4 +1,5 @@
-"""Error-cost curves of cascades, as in Figure 5a of the study."""
+"""Error-cost curves of cascades, as in Figure 5a of the study, with single-model baselines and chosen operating
+points."""
 
 from __future__ import annotations
 
@@ -31,6 +32,20 @@ def _xy(curve: Curve, which: str) -> tuple[np.ndarray, np.ndarray]:
     return x[order], y[order]
 
 
+def _points(ax, frame, name: str, cost_scale: float, style: dict, annotate: bool) -> None:
+    """Labelled points of ``frame`` (columns label, cost, error) on ``ax``."""
+    if frame is None:
+        return
+    if not isinstance(frame, pd.DataFrame) or not {"label", "cost", "error"} <= set(frame.columns):
+        raise DataValidationError(f"'{name}' must be a DataFrame with columns 'label', 'cost' and 'error'")
+    for i, row in enumerate(frame.itertuples(index=False)):
+        x, y = float(row.cost) * cost_scale, float(row.error)
+        label = ("single models" if i == 0 else None) if annotate else str(row.label)
+        ax.plot([x], [y], label=label, **style)
+        if annotate:
+            ax.annotate(str(row.label), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7, color="0.25")
+
+
 def plot_frontier(
     frontier_or_frames: Curve | Sequence[Curve] | Mapping[str, Curve],
     ax=None,
@@ -38,6 +53,8 @@ def plot_frontier(
     cost_scale: float = 1e6,
     cost_label: str = "cost (USD per 1M queries)",
     marker: str = "o",
+    baselines: pd.DataFrame | None = None,
+    operating_points: pd.DataFrame | None = None,
     **kwargs,
 ):
     """Plot error rate against cost for one or several frontiers.
@@ -58,6 +75,11 @@ def plot_frontier(
         x-axis label.
     marker : str
         Marker of the points; further keyword arguments go to ``Axes.plot``.
+    baselines : DataFrame, optional
+        Reference points (e.g. each model alone) with columns ``label``, ``cost`` (USD per query) and ``error``,
+        drawn as grey squares with their labels.
+    operating_points : DataFrame, optional
+        Chosen operating points (e.g. the thresholds recommended for a budget), same columns, drawn as stars.
 
     Returns
     -------
@@ -82,6 +104,9 @@ def plot_frontier(
             label = curve.method if isinstance(curve, Frontier) and curve.method else f"curve {i + 1}"
         x, y = _xy(curve, which)
         ax.plot(x * cost_scale, y, marker=marker, label=label, **kwargs)
+    _points(ax, baselines, "baselines", cost_scale, dict(marker="s", color="0.35", ms=6, ls="none", zorder=4), True)
+    _points(ax, operating_points, "operating_points", cost_scale,
+            dict(marker="*", ms=14, ls="none", mec="black", mew=0.7, zorder=5), False)
     ax.set_xlabel(cost_label)
     ax.set_ylabel("error rate" + (" (test)" if which == "test" else ""))
     ax.legend()

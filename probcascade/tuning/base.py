@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from probcascade.tuning.frontier import Frontier
 
 __all__ = ["TuningProblem", "Tuner", "register_tuner", "get_tuner", "tuner_names", "RationalTuner", "GridTuner",
-           "BayesianOptimizationTuner", "EnsembleTuner"]
+           "BayesianOptimizationTuner", "EnsembleTuner", "BayesTuner"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,6 +123,20 @@ class EnsembleTuner:
                                       param_names=("mu",), method="binned_ensemble")
 
 
+class BayesTuner:
+    """Bayesian tuning (issue 13): thresholds minimising the posterior-expected objective over NUTS draws of the
+    marginals and copulas (:class:`probcascade.posterior.tuning.BayesianTuner`). The posterior subpackage builds on
+    this one, so it is loaded by name when the tuner runs (a plug-in, not an import edge)."""
+
+    name: ClassVar[str] = "bayes"
+    needs_model: ClassVar[bool] = False
+
+    def frontier(self, problem: TuningProblem, options: TuneOptions) -> Frontier:
+        import importlib
+
+        return importlib.import_module("probcascade.posterior.tuning").BayesianTuner().frontier(problem, options)
+
+
 _TUNERS: dict[str, Tuner] = {}
 
 
@@ -150,5 +164,5 @@ def get_tuner(name: str) -> Tuner:
         raise DataValidationError(f"unknown tuning method {name!r} (choose from {list(_TUNERS)})") from None
 
 
-for _tuner in (RationalTuner(), GridTuner(), BayesianOptimizationTuner(), EnsembleTuner()):
+for _tuner in (RationalTuner(), GridTuner(), BayesianOptimizationTuner(), EnsembleTuner(), BayesTuner()):
     register_tuner(_tuner)

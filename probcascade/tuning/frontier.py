@@ -384,6 +384,36 @@ class Frontier:
         b = other.evaluate(conf, correct, cost)
         return error_cost_auc(a["test_cost"], a["test_error"], b["test_cost"], b["test_error"])
 
+    def certify(self, calibration_data, correct=None, cost=None, *, target: float, delta: float = 0.1,
+                calibration=None, pvalue: str = "binomial", order: str = "accuracy"):
+        """The cheapest point of this frontier certified to have accuracy >= ``target`` with probability >= 1 -
+        ``delta`` (Learn-then-Test with fixed-sequence testing; :func:`probcascade.guarantees.learn_then_test`).
+
+        ``calibration_data`` must be disjoint from the data this frontier was fitted on: either calibrated
+        confidences ``(n, k)`` in this frontier's model order with ``correct`` (0/1, (n, k)) and ``cost`` ((n, k) or
+        (k,)), or a :class:`~probcascade.CascadeData` with ``calibration`` (the fitted
+        :class:`~probcascade.CascadeCalibration` that maps its log-probabilities to confidences). Candidates are
+        tested by decreasing ``p_correct`` (``order="accuracy"``) or ``e_cost`` (``"cost"``). Returns a
+        :class:`~probcascade.guarantees.Certification` (``.certified`` False, with a plain message, when nothing
+        can be certified).
+        """
+        from probcascade.guarantees.certify import learn_then_test
+
+        if self.policy != "threshold":
+            raise DataValidationError(f"certify needs a frontier of threshold cascades, not of {self.policy!r} policies")
+        conf = calibration_data
+        if hasattr(calibration_data, "logprob"):        # a CascadeData: calibrate it, take its outcomes and costs
+            if calibration is None:
+                raise DataValidationError("certify: a CascadeData needs 'calibration' (the fitted calibrators) to map "
+                                          "its log-probabilities to confidences")
+            data = calibration_data.subset(self.models)
+            conf, correct, cost = calibration.predict(data), data.correct, data.cost
+        if correct is None or cost is None:
+            raise DataValidationError("certify: pass 'correct' and 'cost' with calibrated confidences")
+        return learn_then_test(self.thresholds, self.frame["p_correct"].to_numpy(), self.frame["e_cost"].to_numpy(),
+                               conf, correct, cost, target=target, delta=delta, pvalue=pvalue, order=order,
+                               models=self.models, method=self.method)
+
 
 def _points_frame(t: int, lam, names, params, p_correct, e_cost) -> pd.DataFrame:
     """The frontier frame ``lam, *names, p_correct, e_cost`` from arrays of ``t`` points (sizes checked)."""

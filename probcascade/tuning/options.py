@@ -90,8 +90,9 @@ class TuneOptions:
                 raise DataValidationError("'lambdas' must be a non-empty sequence of finite values >= 0")
             object.__setattr__(self, "lambdas", tuple(float(v) for v in lams))
         check_float(self.r, "r", low=0.0, low_open=True)
-        check_int(self.n_restarts, "n_restarts", low=1)
-        check_int(self.n_steps, "n_steps", low=0)
+        check_int(self.n_restarts, "n_restarts", low=1, note="starting points per lambda")
+        check_int(self.n_steps, "n_steps", low=1, note="Adam iterations per solve; 0 would return the random "
+                                                       "starting points untuned")
         check_float(self.infill_q, "infill_q", low=0.0, high=1.0, low_open=True, high_open=True, allow_none=True)
         check_float(self.max_cost_gap, "max_cost_gap", low=0.0, high=1.0, low_open=True, high_open=True,
                     allow_none=True)

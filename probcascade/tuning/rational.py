@@ -183,6 +183,26 @@ def _initial_points(k1: int, n_restarts: int, seed: int) -> np.ndarray:
 
 
 @x64
+
+def cascade_and_costs(model, costs, models, opt: TuneOptions, *, low: float | None = None):
+    """The cascade to tune (a sub-cascade of a :class:`MarkovCopulaModel`, or ``model`` itself when it is already a
+    cascade) and its per-model expected costs as a checked array in cascade order (a Series is aligned by name)."""
+    cm = model.cascade(models, joint=opt.joint, correctness=opt.correctness) if isinstance(model, MarkovCopulaModel) \
+        else model
+    if cm.k < 2:
+        raise DataValidationError(f"a cascade needs at least 2 models to tune, got {list(cm.models)}")
+    if isinstance(costs, pd.Series):
+        missing = [m for m in cm.models if m not in costs.index]
+        if missing:
+            raise DataValidationError(f"'costs' has no expected cost for model(s) {missing}")
+        costs = costs.loc[list(cm.models)].to_numpy()
+    try:
+        costs = check_array(costs, "costs", shape=(cm.k,), low=low)
+    except DataValidationError as exc:
+        raise DataValidationError(f"cascade {list(cm.models)}: {exc}") from exc
+    return cm, costs
+
+
 def tune(
     model: MarkovCopulaModel | CascadeModel,
     costs: Sequence[float] | pd.Series,
@@ -209,22 +229,11 @@ def tune(
         Single options changed on top of ``options``, e.g. ``tune(model, costs, n_steps=300, max_cost_gap=0.02)``.
     """
     opt = (options or TuneOptions()).replace(**overrides) if overrides else (options or TuneOptions())
-    joint, correctness, seed = opt.joint, opt.correctness, opt.seed
+    seed = opt.seed
     r, n_restarts, n_steps, infill_q, max_cost_gap = opt.r, opt.n_restarts, opt.n_steps, opt.infill_q, opt.max_cost_gap
     lambdas = opt.lambdas
     t0 = time.perf_counter()
-    cm = model.cascade(models, joint=joint, correctness=correctness) if isinstance(model, MarkovCopulaModel) else model
-    if cm.k < 2:
-        raise DataValidationError(f"a cascade needs at least 2 models to tune, got {list(cm.models)}")
-    if isinstance(costs, pd.Series):
-        missing = [m for m in cm.models if m not in costs.index]
-        if missing:
-            raise DataValidationError(f"'costs' has no expected cost for model(s) {missing}")
-        costs = costs.loc[list(cm.models)].to_numpy()
-    try:
-        costs = check_array(costs, "costs", shape=(cm.k,))
-    except DataValidationError as exc:
-        raise DataValidationError(f"cascade {list(cm.models)}: {exc}") from exc
+    cm, costs = cascade_and_costs(model, costs, models, opt)
     lams = lambda_grid(costs, r) if lambdas is None else np.asarray(lambdas, dtype=np.float64)
     scale = costs.sum()
     lo_np, hi_np = (np.asarray(b, dtype=np.float64) for b in cm.bounds)
