@@ -39,15 +39,14 @@ def _load(args: argparse.Namespace):
     """TRAIN, TEST (TRAIN when no ``--test``), the calibration fitted on TRAIN and TEST's calibrated confidences."""
     from probcascade.progress import bar
 
-    from .common import load_cascade
+    from .common import load_train_test
     from .main import _default_transform
 
     with bar(total=1, desc=getattr(args, "command", None), unit="stage") as pb:   # the first call also imports JAX
         pb.set_postfix_str("reading and calibrating")
         from probcascade.calibration.calibrators import calibrate
 
-        train = load_cascade(args.train)
-        test = load_cascade(args.test, role="test", models=train.models) if getattr(args, "test", None) else train
+        train, test = load_train_test(args)
         cal = calibrate(train, transform=_default_transform(args.train))
         phi = cal.predict(test)
         pb.update()
@@ -298,11 +297,10 @@ def cmd_signals(args: argparse.Namespace) -> int:
 
     from probcascade.evaluation.signals import compare_signals
 
-    from .common import load_cascade
+    from .common import load_train_test
     from .main import _default_transform, _dump_json
 
-    train = load_cascade(args.train)          # first: a missing or malformed file is a clean error
-    test = load_cascade(args.test, role="test", models=train.models) if args.test else train
+    train, test = load_train_test(args)          # first: a missing or malformed file is a clean error
     names = signal_names(args.train, args.signals)
     if args.test:
         signal_names(args.test, ",".join(names))          # the same columns must exist in TEST

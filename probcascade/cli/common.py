@@ -11,7 +11,7 @@
   the traceback under ``-v``) and 2 (bad input or usage: a :class:`~probcascade.exceptions.ProbcascadeError`, or
   argparse's own usage errors).
 * :func:`load_cascade` reads a tidy CSV for a command and names the file's role (``training file``,
-  ``--test file``) in every error about it.
+  ``--test file``) in every error about it; :func:`load_train_test` reads a command's TRAIN and ``--test``.
 * :func:`write_frame` prints a table as CSV (``--format csv``).
 
 JAX-free at import (``tests/test_startup.py``): numerics are imported by the commands when they run.
@@ -30,6 +30,7 @@ __all__ = [
     "add_common_options",
     "has_example",
     "load_cascade",
+    "load_train_test",
     "one_line",
     "run_command",
     "subcommand_parsers",
@@ -192,6 +193,14 @@ def load_cascade(path, *, role: str = "training", models=None, loader=None):
         return loader(path, models=models)
     except DataValidationError as exc:
         raise DataValidationError(f"{label} {one_line(exc)}") from exc
+
+
+def load_train_test(args: argparse.Namespace):
+    """(train, test) of a command: the positional TRAIN and ``--test`` in TRAIN's model order, or TRAIN again when
+    the command has no ``--test`` (errors name the file's role, :func:`load_cascade`)."""
+    train = load_cascade(args.train)
+    test = load_cascade(args.test, role="test", models=train.models) if getattr(args, "test", None) else train
+    return train, test
 
 
 def write_frame(frame, *, index: bool = False) -> None:

@@ -45,14 +45,13 @@ def _default_transform(path: str) -> str:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from probcascade.progress import bar
 
-    from .common import load_cascade
+    from .common import load_train_test
 
     with bar(total=2, desc="calibrate", unit="stage") as pb:     # the first call also imports and compiles JAX
         pb.set_postfix_str("reading, fitting one calibrator per model")
         from probcascade.calibration.calibrators import calibrate
 
-        train = load_cascade(args.train)
-        test = load_cascade(args.test, role="test", models=train.models) if args.test else train
+        train, test = load_train_test(args)
         transform = args.transform or _default_transform(args.train)
         cal = calibrate(train, method=args.method, transform=transform)
         pb.update()
@@ -74,7 +73,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from probcascade.pipeline import tune_cascades
     from probcascade.tuning.options import TuneOptions
 
-    from .common import load_cascade, write_frame
+    from .common import load_train_test, write_frame
 
     options = TuneOptions(family=args.copula, correctness=args.correctness, max_cost_gap=args.max_cost_gap,
                           seed=args.seed)
@@ -82,8 +81,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                               write_frontiers)
 
     check_options(args)
-    train = load_cascade(args.train)
-    test = load_cascade(args.test, role="test", models=train.models) if args.test else train
+    train, test = load_train_test(args)
     methods = ["rational"] + [m.strip() for m in (args.baselines or "").split(",") if m.strip()]
     fit, holdout, split_note = split_train(train, args)     # --delta: certify on a held-out part of TRAIN
     if holdout is not None:     # a denser candidate list certifies cheaper points (docs/design_notes.md)
@@ -111,10 +109,9 @@ def cmd_gof(args: argparse.Namespace) -> int:
 
     from probcascade.gof.report import goodness_of_fit
 
-    from .common import load_cascade, write_frame
+    from .common import load_train_test, write_frame
 
-    train = load_cascade(args.train)
-    test = load_cascade(args.test, role="test", models=train.models) if args.test else train
+    train, test = load_train_test(args)
     report = goodness_of_fit(train, test, transform=args.transform or _default_transform(args.train),
                              n_boot=args.bootstrap, seed=args.seed)
     if args.format == "csv":    # the marginal and the copula tests in one long table, 'test' telling them apart
@@ -195,25 +192,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
                               "cascades": report.to_records()}))
         else:
             write_frame(report.to_frame())
-        if args.out:
-            _demo_files(args.out, cal, test, result, report, fr)
-            write_demo_report(args.out, train, test, seed=args.seed, quiet=getattr(args, "quiet", False))
-            if not getattr(args, "quiet", False):
-                print(f"probcascade demo: wrote reliability.png, frontier.png, auc.csv and frontier.csv to "
-                      f"{args.out}", file=sys.stderr)
-        return 0
-    print("1. Calibration (fit on train, scored on test)")
-    print(cal.report(test).summary())
-    print("\n2. Markov-copula model (fit on train)")
-    print(model.summary())
-    print("\n3. Rational tuning: predicted frontier of the full cascade")
-    print(fr.summary(max_rows=12))
-    print("\n4. Test-set evaluation")
-    print(report.summary())
+    else:
+        print("1. Calibration (fit on train, scored on test)")
+        print(cal.report(test).summary())
+        print("\n2. Markov-copula model (fit on train)")
+        print(model.summary())
+        print("\n3. Rational tuning: predicted frontier of the full cascade")
+        print(fr.summary(max_rows=12))
+        print("\n4. Test-set evaluation")
+        print(report.summary())
     if args.out:
+        quiet = getattr(args, "quiet", False)
         _demo_files(args.out, cal, test, result, report, fr)
-        write_demo_report(args.out, train, test, seed=args.seed, quiet=getattr(args, "quiet", False))
-        print(f"\nwrote reliability.png, frontier.png, auc.csv and frontier.csv to {args.out}")
+        write_demo_report(args.out, train, test, seed=args.seed, quiet=quiet)
+        wrote = f"wrote reliability.png, frontier.png, auc.csv and frontier.csv to {args.out}"
+        if table:                 # part of the table output; with json/csv stdout stays machine-readable
+            print(f"\n{wrote}")
+        elif not quiet:
+            print(f"probcascade demo: {wrote}", file=sys.stderr)
     return 0
 
 

@@ -40,13 +40,14 @@ def add_subcommands(sub) -> None:
 
 def cmd_posterior(args: argparse.Namespace) -> int:
     from probcascade.cli.main import _default_transform, _dump_json
-    from probcascade.data.cascade import CascadeData
     from probcascade.exceptions import DataValidationError
     from probcascade.posterior.fit import fit_posterior
 
+    from .common import load_train_test
+
     if args.draws < 1 or args.chains < 1:
         raise DataValidationError(f"--draws and --chains must be >= 1, got {args.draws} and {args.chains}")
-    train = CascadeData.from_csv(args.train)
+    train, test = load_train_test(args)      # both files before the (minutes-long) fit
     transform = _default_transform(args.train)
     result = fit_posterior(train, method=args.method, draws=args.draws, chains=args.chains, seed=args.seed,
                            transform=transform)
@@ -65,7 +66,6 @@ def cmd_posterior(args: argparse.Namespace) -> int:
         from probcascade.posterior.predictive import frontier_bands, posterior_cascade
         from probcascade.tuning.rational import tune
 
-        test = CascadeData.from_csv(args.test, models=train.models)
         cal = calibrate(train, transform=transform)
         model = fit_markov_copula(result.data.phi, train.models)
         costs = train.cost.mean(axis=0)
