@@ -52,7 +52,9 @@ def _print_recommendation(report, fmt: str) -> None:
 
         table = next(b for b in rec.to_dict()["blocks"] if b["kind"] == "table")
         frame = pd.DataFrame(table["data"], columns=table["columns"], index=table["index"])
-        sys.stdout.write(frame.rename_axis("model").to_csv())
+        from .common import write_frame
+
+        write_frame(frame.rename_axis("model"), index=True)
     else:
         print(rec)
 
@@ -63,11 +65,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     from probcascade.report.build import build_report
 
-    from .common import load_cascade
+    from .common import load_train_test
     from .main import _default_transform
 
-    train = load_cascade(args.train)
-    test = load_cascade(args.test, role="test", models=train.models)
+    train, test = load_train_test(args)         # --test is required here
     report = build_report(train, test, budget=args.budget, target_error=args.target_error,
                           transform=args.transform or _default_transform(args.train), gof_bootstrap=args.bootstrap,
                           corp_bootstrap=args.corp_bootstrap, cascades=args.cascades, seed=args.seed,
