@@ -267,3 +267,24 @@ def test_operating_point_choice_uses_predictions_not_test_results():
     table = best_per_budget(cands, "a -> b -> c", [1.0, 2.0, 3.0])
     assert list(table["best cascade"]) == ["a -> b", "b -> c", "a -> b -> c"]
     assert table["full: test error"].isna().tolist() == [True, True, False]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("demo")      # the same goodness-of-fit call as the demo report: its compilations are shared
+def test_copula_figure_draws_an_independence_fallback_pair():
+    """A pair whose training tau is <= 0 is fitted as the independence copula (theta 0): the copula figure must
+    sample that copula, not the report's family at theta 0 (TruthfulQA Llama 1b/405b: Gumbel(0) raised)."""
+    from dataclasses import replace
+
+    from probcascade.calibration.calibrators import calibrate
+    from probcascade.data.synthetic import synthetic_train_test
+    from probcascade.gof.report import goodness_of_fit
+    from probcascade.report.sections import gof_section
+
+    train, test = synthetic_train_test(n_train=200, n_test=300, seed=0)
+    gof = goodness_of_fit(train, test, transform="one-sided", n_boot=50, seed=0)
+    assert all(p.family == gof.family for p in gof.pairs)          # positive tau here: the report's family
+    gof = replace(gof, pairs=[replace(gof.pairs[0], theta=0.0, family="independence"), *gof.pairs[1:]])
+    cal = calibrate(train, transform="one-sided")
+    section = gof_section(gof, cal.predict(test), cal.predict(train))
+    assert [f.name for f in section.figures] == ["marginals", "copulas", "kendall_tau"]

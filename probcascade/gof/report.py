@@ -42,6 +42,9 @@ class PairGof:
     gof : CopulaGofResult
         The test on the test interior; theta is re-estimated on the test data and on every bootstrap sample
         (composite null), so ``gof.theta`` is the test-data estimate.
+    family : str
+        The family ``theta`` belongs to: the report's family, or ``"independence"`` (theta 0) where the training
+        interior's Kendall's tau is <= 0 and the family models positive dependence only.
     """
 
     model_a: str
@@ -49,6 +52,7 @@ class PairGof:
     theta: float
     n_train: int
     gof: CopulaGofResult
+    family: str = "gumbel"
 
 
 def _params_dict(p: MarginalParams) -> dict:
@@ -251,7 +255,7 @@ def goodness_of_fit(
         u_test = pseudo_observations(phi_test[masks["test"]][:, [i, i + 1]])
         fit = fit_copula(u_train[:, 0], u_train[:, 1], family=family)
         gof = copula_gof(u_test[:, 0], u_test[:, 1], family=family, theta=None, n_boot=int(n_boot), seed=int(seed) + k + i)
-        pairs.append(PairGof(a, b, float(fit.theta), int(masks["train"].sum()), gof))
+        pairs.append(PairGof(a, b, float(fit.theta), int(masks["train"].sum()), gof, fit.family))
         pb.update()
     pb.close()
 

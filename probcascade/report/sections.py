@@ -128,7 +128,7 @@ def gof_section(gof: GofReport, phi_test: np.ndarray, phi_train: np.ndarray) -> 
         for i, p in enumerate(gof.pairs):
             a, b = gof.models.index(p.model_a), gof.models.index(p.model_b)
             inside = (cell_of(phi_test[:, a], lo[a], hi[a]) == 1) & (cell_of(phi_test[:, b], lo[b], hi[b]) == 1)
-            copula = COPULA_FAMILIES[gof.family](p.theta)
+            copula = COPULA_FAMILIES[p.family](p.theta)   # "independence" where tau <= 0 on train
             plot_copula_scatter(phi_test[inside, a], phi_test[inside, b], copula=copula, axes=axes[i],
                                 labels=(p.model_a, p.model_b), seed=i)
         figures.append(ReportFigure("copulas", figure_png(fig),
