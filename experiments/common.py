@@ -128,8 +128,10 @@ def code_block(text: str) -> str:
 
 
 def command_line(script: str | Path, argv: list[str]) -> str:
-    """How a script was run, as recorded in its results: ``python experiments/<script> <argv>``."""
-    return " ".join(["python", f"experiments/{Path(script).name}"] + list(argv))
+    """How a script was run, as recorded in its results: ``python experiments/<script> <argv>``, run from the
+    repository root (absolute paths in ``argv`` are written relative to it, so results name no machine's folders)."""
+    rel = lambda a: os.path.relpath(a, ROOT) if os.path.isabs(a) else a
+    return " ".join(["python", f"experiments/{Path(script).name}"] + [rel(str(a)) for a in argv])
 
 
 def write_table_report(script: str | Path, out: Path, stem: str, title: str, notes: Iterable[str],
