@@ -21,7 +21,7 @@ body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; font-size: 15px
 h1 { font-size: 1.7em; margin-bottom: 0.2em; }
 h2 { font-size: 1.3em; border-bottom: 2px solid #0072B2; padding-bottom: 0.15em; margin-top: 2.2em; }
 h4 { font-size: 1.0em; margin: 1.2em 0 0.4em; }
-p.meta { color: #555; font-size: 0.9em; margin-top: 0; }
+p.meta { color: #555; font-size: 0.9em; margin-top: 0; overflow-wrap: anywhere; }
 nav ol { columns: 2; font-size: 0.95em; }
 table.simpletable { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.85em;
                     font-variant-numeric: tabular-nums; }
