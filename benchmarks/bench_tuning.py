@@ -10,7 +10,13 @@ gradient, the vectorised optimiser and the marginal look-up tables); "warm" is t
 matrix-vector work per link), timed in the same process after clearing the compilation caches again (the
 marginal look-up tables and chain grid are already built by then). "gap-filled" is ``tune(max_cost_gap=0.02)``
 (cost-targeted solves split the sweep's wide cost gaps; same compiled solver, so warm only).
+"adam warm" is the solver of earlier releases (``solver="adam"``: 150 Adam steps, exact split of the threshold's
+bin), alternated with the default Newton solver in the same process ("new / adam": the same-process ratio).
 Prints a markdown table for BENCHMARKS.md with ratios in the same process.
+
+``--cli`` instead times ``probcascade tune TRAIN --test TEST --cascade all --baselines grid`` (26 sub-cascades of
+the 5 Llama models, fit included) as a whole process, twice: the first run fills JAX's compilation cache, the
+second is the warm-cache time.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -38,19 +46,46 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
+def alternated(fns, rounds: int = 3) -> list[float]:
+    """Median warm time of each function, calls alternated (after one warm-up call each) so drift hits all alike."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for t, fn in zip(times, fns):
+            t.append(timed(fn)[0])
+    return [statistics.median(t) for t in times]
+
+
+def cli_times(data: Path, bench: str = "mmlu_llama") -> None:
+    cmd = [sys.executable, "-m", "probcascade", "tune", str(data / f"{bench}_train.csv"), "--test",
+           str(data / f"{bench}_test.csv"), "--cascade", "all", "--baselines", "grid", "-q"]
+    walls = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - t0)
+    print(f"`{' '.join(cmd[1:])}`: first process {walls[0]:.1f} s, second (warm cache) {walls[1]:.1f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "llm_cascades")
     ap.add_argument("--family", default="gumbel", help="copula family of every pair, or 'aic'")
+    ap.add_argument("--cli", action="store_true", help="time the `tune --cascade all --baselines grid` process")
     args = ap.parse_args()
+    if args.cli:
+        cli_times(args.data)
+        return
     train, _ = load_benchmark(args.data, "mmlu_llama")
     phi = calibrate(train).predict(train)
     costs = train.expected_costs.to_numpy()
     print(f"machine: {platform.processor() or platform.machine()}, {jax.device_count()} JAX device(s) "
           f"({jax.devices()[0].platform}), jax {jax.__version__}; copula family: {args.family}\n")
     print("| k | families | rational cold (s) | rational warm (s) | frontier points | pairwise cold (s) | pairwise warm (s) "
-          "| pairwise / rational (warm) | gap-filled warm (s) | gap-filled points | Algorithm 1 warm (s) | grid cold (s) | grid warm (s) | grid / rational (warm) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| pairwise / rational (warm) | gap-filled warm (s) | gap-filled points | Algorithm 1 warm (s) | grid cold (s) | grid warm (s) | grid / rational (warm) "
+          "| adam warm (s) | new / adam | pairwise adam warm (s) | pairwise new / adam |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k in range(2, 6):
         sub = train.models[:k]
         jax.clear_caches()
@@ -71,7 +106,10 @@ def main() -> None:
         g_cold, _ = timed(lambda: grid_search(phi[:, :k], train.correct[:, :k], costs[:k], models=sub))
         g_warm = statistics.median(timed(lambda: grid_search(phi[:, :k], train.correct[:, :k], costs[:k], models=sub))[0]
                                    for _ in range(3))
-        print(f"| {k} | {', '.join(families)} | {cold:.2f} | {warm:.3f} | {len(fr)} | {pw_cold:.2f} | {pw_warm:.3f} | {pw_warm / warm:.2f} | {gap_warm:.3f} | {n_gap} | {a1:.3f} | {g_cold:.2f} | {g_warm:.3f} | {g_warm / warm:.2f} |", flush=True)
+        new_m, old_m = alternated([lambda: tune(model, costs[:k]), lambda: tune(model, costs[:k], solver="adam")])
+        new_p, old_p = alternated([pw, lambda: tune(model, costs[:k], correctness="pairwise", solver="adam")])
+        print(f"| {k} | {', '.join(families)} | {cold:.2f} | {warm:.3f} | {len(fr)} | {pw_cold:.2f} | {pw_warm:.3f} | {pw_warm / warm:.2f} | {gap_warm:.3f} | {n_gap} | {a1:.3f} | {g_cold:.2f} | {g_warm:.3f} | {g_warm / warm:.2f} "
+              f"| {old_m:.3f} | {new_m / old_m:.3f} | {old_p:.3f} | {new_p / old_p:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

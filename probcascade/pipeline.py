@@ -19,7 +19,7 @@ from probcascade.evaluation.auc import curve_area
 from probcascade.exceptions import DataValidationError
 from probcascade.tuning.frontier import Frontier
 from probcascade.joint.model import MarkovCopulaModel, fit_markov_copula
-from probcascade.tuning.base import TuningProblem, get_tuner
+from probcascade.tuning.base import RationalTuner, TuningProblem, get_tuner
 from probcascade.tuning.options import TuneOptions
 from probcascade.progress import bar
 from probcascade.summary import Summary
@@ -155,6 +155,15 @@ def tune_cascades(
     pb.update()
     costs_te = test.cost.mean(axis=0)
     results = []
+    # rational tuning of several cascades: all cascades of one length in one stacked solve (tune_many); each
+    # cascade's time is its share of its group's
+    stacked = {}
+    if len(subs) > 1 and any(isinstance(tu, RationalTuner) for tu in tuners):
+        from probcascade.tuning.rational import tune_many
+
+        pb.set_postfix_str(f"rational: {len(subs)} cascades, stacked by length")
+        stacked = dict(zip(subs, tune_many(model, [costs_tr[[train.index(m) for m in sub]] for sub in subs], subs,
+                                           options=opt)))
     for sub in subs:
         idx = [train.index(m) for m in sub]
         problem = TuningProblem(sub, costs_tr[idx], phi_tr[:, idx], train.correct[:, idx], model)
@@ -162,8 +171,12 @@ def tune_cascades(
         for tuner in tuners:
             pb.set_postfix_str(f"{tuner.name}: {' -> '.join(sub)}")
             t0 = time.perf_counter()
-            frontiers[tuner.name] = tuner.frontier(problem, opt)
-            times[tuner.name] = time.perf_counter() - t0
+            if isinstance(tuner, RationalTuner) and sub in stacked:
+                frontiers[tuner.name] = stacked[sub]
+                times[tuner.name] = stacked[sub].info["time_s"]
+            else:
+                frontiers[tuner.name] = tuner.frontier(problem, opt)
+                times[tuner.name] = time.perf_counter() - t0
             pb.update()
         curves, points = {}, {}
         for method, fr in frontiers.items():

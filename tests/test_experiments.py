@@ -53,8 +53,13 @@ CASES = {
     "table3.py": (["--benchmarks", "mmlu", "--models", "4"], ["table3.csv", "table3.md"]),
     "table4.py": (["--quick", "--n-boot", "10"], ["table4.csv", "table4.md", "table4_pairs.csv"]),
     "run_all.py": (["--quick", "--only", "table3"], ["README.md", "run_all_timings.csv", "table3.md"]),
+    # probcascade tune's default options vs the study (issue 18): the 4 cascades of the first 3 models, RT and grid
+    "defaults_check.py": (["--benchmarks", "mmlu", "--models", "3"], ["defaults.md", "defaults.csv"]),
     "posterior_convergence.py": (["--quick", "--benchmarks", "mmlu", "--models", "3"],
-                                 ["posterior_convergence.md", "posterior_convergence.csv", "posterior_coverage.csv"]),
+                                 ["posterior_convergence.md", "posterior_convergence.csv", "posterior_coverage.csv",
+                                  "posterior_coverage.md"]),
+    "posterior_coverage_synthetic.py": (["--quick"], ["posterior_coverage_synthetic.md",
+                                                      "posterior_coverage_synthetic.csv"]),
 }
 # Over ~20 s of CPU even in their quickest form: most of it is XLA compiling the vectorised EM-in-bootstrap of the
 # marginal test (marginal_gof_calibration) and, for ensemble_llama (owned elsewhere, no option to run one benchmark),
@@ -62,7 +67,9 @@ CASES = {
 # in --quick) fits, tunes and grid-searches the true model and a refit and compiles the vmapped test;
 # abstention_llama (about 45 s of CPU on one benchmark) compiles both tuners and the model's sampler.
 SLOW = {"marginal_gof_calibration.py", "ensemble_llama.py", "guarantees_validity.py", "abstention_llama.py",
-        "posterior_convergence.py"}   # posterior_convergence: one NUTS compilation (~30 s of CPU)
+        "posterior_convergence.py",   # posterior_convergence: one NUTS compilation (~30 s of CPU)
+        "posterior_coverage_synthetic.py",  # one vmapped SVI + chain-evaluation compilation (~60 s of CPU)
+        "defaults_check.py"}          # about 30 s of CPU: the command's model fit, rational and grid compilations
 
 
 def _scripts() -> list[str]:

@@ -43,11 +43,39 @@ def test_inference_data_groups_and_shapes(result, train):
 
 
 def test_ordering_constraint_and_copula_support(result):
-    """Label switching is removed: the component means are increasing in every draw; Gumbel theta >= 1."""
+    """Label switching is removed: per model, the ordered coordinate (component means or concentrations, chosen
+    from the point fit) is increasing in every draw; Gumbel theta >= 1."""
     a, b = result.draws("alpha"), result.draws("beta")
-    mu = a / (a + b)
-    assert np.all(np.diff(mu, axis=-1) > 0)
+    mu, kappa = a / (a + b), a + b
+    assert set(result.data.order_by) <= {"mean", "kappa"} and len(result.data.order_by) == 3
+    for j, o in enumerate(result.data.order_by):
+        assert np.all(np.diff(mu[:, j] if o == "mean" else kappa[:, j], axis=-1) > 0)
     assert np.all(result.draws("theta") >= 1.0)
+
+
+def test_order_coordinate_identifies_scale_mixture():
+    """Two components with the same mean but concentrations 40 and 2 (a scale mixture, like TruthfulQA's
+    llama3.2-3b) are ordered by concentration; well separated means are ordered by mean."""
+    from probcascade.posterior.models import data_from_phi
+
+    rng = np.random.default_rng(0)
+    scale_mix = np.where(rng.random(400) < 0.6, rng.beta(20, 20, 400), rng.beta(1, 1, 400))
+    two_means = np.where(rng.random(400) < 0.5, rng.beta(4, 16, 400), rng.beta(16, 4, 400))
+    d = data_from_phi(np.column_stack([scale_mix, two_means]), np.ones((400, 2), dtype=int), ("a", "b"),
+                      blocks=("marginals",))
+    assert d.order_by == ("kappa", "mean")
+
+
+def test_point_init_is_inside_support(train):
+    """The NUTS start (point estimates) is a valid value of every sampled site."""
+    from probcascade.posterior.models import point_init, prepare_data
+
+    d = prepare_data(train)
+    init = point_init(d)
+    assert {"calib_std", "weights", "z_ordered", "z_free", "tau_0", "tau_1", "cell", "corr_coef"} <= set(init)
+    np.testing.assert_allclose(init["weights"].sum(axis=1), 1.0, atol=1e-12)
+    assert np.all(np.diff(init["z_ordered"], axis=1) > 0)
+    assert all(0.0 < float(init[f"tau_{i}"]) < 1.0 for i in range(2))
 
 
 @pytest.mark.slow     # a second NUTS compilation (~20 s of CPU)
@@ -170,12 +198,50 @@ def test_frontier_bands_contain_mean(result, pcascade, train):
 
 
 def test_prob_correct_above(result):
-    from probcascade.posterior.predictive import prob_correct_above
+    import jax
+    import jax.numpy as jnp
 
-    p = prob_correct_above(result, [0.3, 0.6])
+    from probcascade import float64
+    from probcascade.distributions.marginal import MarginalParams, cdf, partial_expectation
+    from probcascade.posterior.predictive import calibration_draws, prob_correct_above
+
+    phis = np.array([0.3, 0.6])
+    p = prob_correct_above(result, phis)
     assert p.shape == (80, 2, 3)
-    # conditioning on a higher confidence cannot lower E[Phi | Phi > phi]
-    assert np.all(p[:, 1] >= p[:, 0] - 1e-12)
+    # an increasing calibrator: conditioning on a higher confidence cannot lower P(correct | Phi > phi)
+    a, b = calibration_draws(result)
+    assert np.all(b > 0)
+    assert np.all(p[:, 1] >= p[:, 0] - 1e-9)
+    # with the calibrator taken as exact, the quadrature equals the closed form E[Phi 1{Phi > phi}] / P(Phi > phi);
+    # 512 midpoint cells: error ~1e-4 at most, a tenth of the smallest posterior sd here
+    exact_cal = prob_correct_above(result, phis, calibrators=False)
+    with float64():
+        m = MarginalParams(*map(jnp.asarray, result.marginal_draws()))
+        x = jnp.asarray(phis)[:, None]
+        closed = np.asarray(jax.vmap(lambda q: partial_expectation(q, x) / (1.0 - cdf(q, x)))(m))
+    np.testing.assert_allclose(exact_cal, closed, atol=2e-4)
+    # the calibrator's own uncertainty widens the posterior
+    assert np.all(p.std(axis=0) > exact_cal.std(axis=0))
+
+
+def test_calibration_draws_recover_point_calibrator(result):
+    """At the posterior mean coefficients the recovered map u -> sigmoid(a + b logit u) is close to the identity
+    (the posterior is centred on the point calibrator: weak priors, n = 150)."""
+    from probcascade.posterior.predictive import calibration_draws
+
+    a, b = calibration_draws(result)
+    np.testing.assert_allclose(np.median(b, axis=0), 1.0, atol=0.25)
+    np.testing.assert_allclose(np.median(a, axis=0), 0.0, atol=0.4)
+
+
+def test_predictive_frequency():
+    """Binomial(n, p) / n draws: mean p, variance p (1 - p) / n; n = 0 gives NaN."""
+    from probcascade.posterior.predictive import predictive_frequency
+
+    f = predictive_frequency(np.full(20000, 0.8), 50, seed=0)
+    assert abs(f.mean() - 0.8) < 0.003          # sd of the mean: sqrt(0.16 / 50 / 20000) = 4e-4
+    assert abs(f.var() - 0.8 * 0.2 / 50) < 2e-4  # variance 3.2e-3, its sampling sd ~3e-5
+    assert np.isnan(predictive_frequency([0.5], 0)).all()
 
 
 @pytest.mark.slow     # an SVI compilation (~15 s of CPU)

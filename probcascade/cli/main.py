@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "add_model_options", "model_choice"]
 
 def _json_default(obj):
     if hasattr(obj, "item"):
@@ -75,15 +75,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     from .common import load_train_test, write_frame
 
-    options = TuneOptions(family=args.copula, correctness=args.correctness, max_cost_gap=args.max_cost_gap,
-                          seed=args.seed)
     from .tune_points import (CERTIFY_INFILL_Q, check_options, format_points, operating_points, split_train,
                               write_frontiers)
 
+    model_choice(args, 0)      # a bad --copula/--correctness/--study-model combination fails before any reading
     check_options(args)
     train, test = load_train_test(args)
     methods = ["rational"] + [m.strip() for m in (args.baselines or "").split(",") if m.strip()]
     fit, holdout, split_note = split_train(train, args)     # --delta: certify on a held-out part of TRAIN
+    model = model_choice(args, fit.n_queries)        # the rule of probcascade.tuning.recommended, or as given
+    options = TuneOptions(**model.options, max_cost_gap=args.max_cost_gap, seed=args.seed)
     if holdout is not None:     # a denser candidate list certifies cheaper points (docs/design_notes.md)
         options = options.replace(infill_q=CERTIFY_INFILL_Q)
     report = tune_cascades(fit, test, transform=args.transform or _default_transform(args.train),
@@ -93,10 +94,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.out:
         write_frontiers(report, args.out, args.max_cost_gap)
     if args.format == "json":
-        print(_dump_json([{**rec, **pts} for rec, pts in zip(report.to_records(), points)]))
+        ran = model.to_dict()       # which model ran, in every record
+        print(_dump_json([{**rec, **pts, "model": ran} for rec, pts in zip(report.to_records(), points)]))
     elif args.format == "csv":
         write_frame(report.to_frame())
     else:
+        print(model.describe())
         print(report.summary())
         text = format_points(report, points, split_note)
         if text:
@@ -111,15 +114,23 @@ def cmd_gof(args: argparse.Namespace) -> int:
 
     from .common import load_train_test, write_frame
 
+    model_choice(args, 0)      # a bad --copula/--study-model combination fails before any reading
     train, test = load_train_test(args)
+    model = model_choice(args, train.n_queries)
     report = goodness_of_fit(train, test, transform=args.transform or _default_transform(args.train),
-                             n_boot=args.bootstrap, seed=args.seed)
+                             n_boot=args.bootstrap, seed=args.seed, family=model.family)
     if args.format == "csv":    # the marginal and the copula tests in one long table, 'test' telling them apart
         frame = pd.concat([report.to_frame().reset_index().assign(test="marginal"),
                            report.copula_frame().reset_index(drop=True).assign(test="copula")], ignore_index=True)
         write_frame(frame[["test"] + [c for c in frame.columns if c != "test"]])
     else:
-        print(_dump_json(report.to_dict()) if args.format == "json" else report.summary())
+        copula = {"copula": model.family, "rule": model.rule}     # gof tests the copulas; correctness plays no part
+        if args.format == "json":       # and each pair's fitted family ("independence" where train tau <= 0)
+            copula["pair_families"] = [p.family for p in report.pairs]
+            print(_dump_json({"model": copula, **report.to_dict()}))
+        else:
+            print(f"model: copula {model.family} ({model.rule})")
+            print(report.summary())
     return 0
 
 
@@ -254,6 +265,37 @@ def _demo_files(out, cal, test, result, report, fr) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- parser
+def add_model_options(parser: argparse.ArgumentParser, correctness: bool = True) -> None:
+    """``--copula``, ``--correctness`` (both default ``auto``: the rule of :mod:`probcascade.tuning.recommended`,
+    AIC copulas and pairwise correctness from 100 training queries up, the study's model below) and
+    ``--study-model``. JAX-free; :func:`model_choice` resolves them."""
+    from probcascade.tuning.options import COPULA_CHOICES, CORRECTNESS_CHOICES
+    from probcascade.tuning.recommended import PAIRWISE_MIN_N
+
+    rule = f"n >= {PAIRWISE_MIN_N} training queries: the recommended model, below: the study's model"
+    parser.add_argument("--copula", default="auto", choices=(*COPULA_CHOICES, "auto"),
+                        help=f"copula family of every pair, or 'aic' to choose per pair by AIC (default auto: aic "
+                             f"from {PAIRWISE_MIN_N} training queries up, else gumbel, the study's)")
+    if correctness:
+        parser.add_argument("--correctness", default="auto", choices=(*CORRECTNESS_CHOICES, "auto"),
+                            help="P(correct) of the answering model: its calibrated confidence (marginal, the "
+                                 "study's model) or given its predecessor's confidence too (pairwise); default auto: "
+                                 f"pairwise from {PAIRWISE_MIN_N} training queries up, else marginal")
+    parser.add_argument("--study-model", action="store_true",
+                        help="the study's model (Gumbel copulas" + (", marginal correctness" if correctness else "")
+                             + f") whatever the data size (default: {rule})")
+
+
+def model_choice(args: argparse.Namespace, n: int):
+    """The model a command runs for ``n`` training queries (:func:`probcascade.tuning.recommended.resolve_model` of
+    the options of :func:`add_model_options`); a :class:`~probcascade.tuning.recommended.ModelChoice`."""
+    from probcascade.tuning.recommended import resolve_model
+
+    # a command without --correctness (gof): the rule's text names the copula only when it chose it
+    correctness = getattr(args, "correctness", "auto" if args.copula == "auto" else "marginal")
+    return resolve_model(n, args.copula, correctness, study_model=args.study_model)
+
+
 def _baselines(names: tuple[str, ...]):
     """argparse type of ``--baselines``: comma-separated registered tuner names."""
 
@@ -272,7 +314,6 @@ def build_parser() -> argparse.ArgumentParser:
     # second (tests/test_startup.py); the commands import the numerics when they run
     from probcascade.calibration.choices import CALIBRATOR_NAMES, TRANSFORMS
     from probcascade.tuning.base import tuner_names
-    from probcascade.tuning.options import COPULA_CHOICES, CORRECTNESS_CHOICES
 
     p = argparse.ArgumentParser(prog="probcascade", description="Calibrate, model and tune LLM cascades.")
     p.add_argument("--version", action="version", version=f"probcascade {__version__}")
@@ -309,11 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated other tuners to compare ({', '.join(n for n in tuner_names() if n != 'rational')})")
     t.add_argument("--format", choices=["table", "json", "csv"], default="table")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--copula", default="gumbel", choices=COPULA_CHOICES,
-                   help="copula family of every pair, or 'aic' to choose per pair (default gumbel, the study's model)")
-    t.add_argument("--correctness", default="marginal", choices=CORRECTNESS_CHOICES,
-                   help="P(correct) of the answering model: its calibrated confidence (default, the study's model) "
-                        "or given its predecessor's confidence too (pairwise)")
+    add_model_options(t)        # --copula, --correctness (default auto: the recommended model's rule), --study-model
     t.add_argument("--max-cost-gap", type=float, default=None, metavar="FRACTION",
                    help="split cost gaps of rational tuning's lambda sweep wider than FRACTION of the cost range by "
                         "cost-targeted solves (e.g. 0.02; default off, the study's sweep)")
@@ -331,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--transform", choices=TRANSFORMS)
     g.add_argument("--bootstrap", type=int, default=1000)
     g.add_argument("--seed", type=int, default=0)
+    add_model_options(g, correctness=False)
     g.add_argument("--format", choices=["table", "json", "csv"], default="table")
     g.set_defaults(func=cmd_gof)
 

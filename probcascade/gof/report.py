@@ -9,6 +9,7 @@ test of the copula on the interior queries (:mod:`.copula`, Table 4), the Kendal
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
@@ -16,10 +17,10 @@ from probcascade.calibration.calibrators import CascadeCalibration, calibrate
 from probcascade.gof.copula import CopulaGofResult, copula_gof
 from probcascade.estimation.copulas import fit_copula, kendall_tau_matrix, pseudo_observations
 from probcascade.data.cascade import CascadeData
-from probcascade.exceptions import DataValidationError, FitError
+from probcascade.exceptions import DataValidationError, FitError, IndependenceFallbackWarning
 from probcascade.gof.marginal import MarginalGofResult, marginal_gof
 from probcascade.distributions.marginal import MarginalParams
-from probcascade.joint.model import cell_of
+from probcascade.joint.model import AIC_FAMILIES, cell_of
 from probcascade.gof.markov import markov_logit_table
 from probcascade.progress import bar
 from probcascade.summary import Summary
@@ -109,10 +110,12 @@ class GofReport:
 
     def copula_frame(self) -> pd.DataFrame:
         """Copula tests, one row per adjacent pair."""
-        rows = [{"model_a": p.model_a, "model_b": p.model_b, "n_train": p.n_train, "n_test": p.gof.n,
+        rows = [{"model_a": p.model_a, "model_b": p.model_b, "family": p.family, "n_train": p.n_train,
+                 "n_test": p.gof.n,
                  "tau": p.gof.tau, "theta": p.theta, "theta_test": p.gof.theta, "sqrt_n_cvm": p.gof.sqrt_n_cvm,
                  "s_n": p.gof.statistic, "p_value": p.gof.p_value} for p in self.pairs]
-        cols = ["model_a", "model_b", "n_train", "n_test", "tau", "theta", "theta_test", "sqrt_n_cvm", "s_n", "p_value"]
+        cols = ["model_a", "model_b", "family", "n_train", "n_test", "tau", "theta", "theta_test", "sqrt_n_cvm", "s_n",
+                "p_value"]
         return pd.DataFrame(rows, columns=cols)
 
     def summary(self) -> Summary:
@@ -198,7 +201,9 @@ def goodness_of_fit(
         Base seed; the marginal test of model ``j`` uses ``seed + j`` and the copula test of pair ``(i, i + 1)``
         uses ``seed + k + i`` (``k`` models), so that the tests' Monte Carlo errors are independent.
     family : str
-        Copula family (a key of :data:`probcascade.distributions.copulas.COPULA_FAMILIES`).
+        Copula family (a key of :data:`probcascade.distributions.copulas.COPULA_FAMILIES`), or ``"aic"``: per pair
+        the family of :data:`probcascade.joint.model.AIC_FAMILIES` with the smallest AIC on the training interior
+        (the choice of ``fit_markov_copula(family="aic")``); each pair's test then uses its chosen family.
     min_interior : int
         Fewest interior queries a pair needs on each split.
     progress : bool or None
@@ -253,8 +258,15 @@ def goodness_of_fit(
                                f"min_interior = {min_interior}")
         u_train = pseudo_observations(phi_train[masks["train"]][:, [i, i + 1]])
         u_test = pseudo_observations(phi_test[masks["test"]][:, [i, i + 1]])
-        fit = fit_copula(u_train[:, 0], u_train[:, 1], family=family)
-        gof = copula_gof(u_test[:, 0], u_test[:, 1], family=family, theta=None, n_boot=int(n_boot), seed=int(seed) + k + i)
+        if family == "aic":     # per pair the family with the smallest training AIC, as fit_markov_copula(family="aic")
+            with warnings.catch_warnings():     # a candidate's fallback to independence is no news here
+                warnings.simplefilter("ignore", IndependenceFallbackWarning)
+                fit = min((fit_copula(u_train[:, 0], u_train[:, 1], family=f) for f in AIC_FAMILIES),
+                          key=lambda c: c.aic)
+        else:
+            fit = fit_copula(u_train[:, 0], u_train[:, 1], family=family)
+        gof = copula_gof(u_test[:, 0], u_test[:, 1], family=fit.requested_family, theta=None, n_boot=int(n_boot),
+                         seed=int(seed) + k + i)
         pairs.append(PairGof(a, b, float(fit.theta), int(masks["train"].sum()), gof, fit.family))
         pb.update()
     pb.close()

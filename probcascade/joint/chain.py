@@ -41,7 +41,7 @@ from probcascade.joint.tables import CascadeParams
 from probcascade.joint.tables import ChainGrid
 from probcascade.joint.tables import MarginalTable
 from probcascade.joint.tables import copula_cdf
-from probcascade.joint.tables import copula_h_inv
+from probcascade.joint.tables import copula_h, copula_h_inv
 from probcascade.joint.tables import marginal_at
 from probcascade.joint.algorithm1 import algorithm1_metrics
 from probcascade.joint.tables import table_interior_cdf
@@ -106,6 +106,11 @@ class ChainSpec(NamedTuple):
     evaluator: str
     links: int
     families: tuple[str, ...]
+    #: how the chain splits the bin that holds a threshold: ``"exact"`` evaluates the copula at the threshold
+    #: (N_BINS + 1 copula evaluations per link), ``"table"`` interpolates it inside the bin by cubic Hermite from the
+    #: copula and dC/du at nodes around it (``ChainGrid.split_table``; O(N_BINS) arithmetic, error in
+    #: docs/design_notes.md#faster-frontier); ``"table"`` falls back to ``"exact"`` where the grid has no table.
+    split: str = "exact"
 
 
 def as_spec(params: CascadeParams, families) -> ChainSpec:
@@ -128,8 +133,48 @@ def _switch_copula_cdf(branches: tuple[str, ...], family_index, theta, u, v):
     return jax.lax.switch(jnp.asarray(lut)[family_index], [partial(copula_cdf, f) for f in branches], theta, u, v)
 
 
-def _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, family_index, theta, ratio=None):
-    """State vector of the next model for the deferred part of ``p``; the threshold's bin is split exactly.
+#: Rows of the tabulated split per bin (uniform) and the geometric refinement towards u = 0 and 1 (nodes at distance
+#: 2^-m from either end, m = 9..26, inside the outermost rows), where dC/du of Gumbel/Clayton-type copulas is singular.
+SPLIT_ROWS_PER_BIN, SPLIT_DEPTH = 4, 26
+
+
+def split_nodes(n_bins: int = N_BINS) -> np.ndarray:
+    """The nodes in u of the tabulated split (sorted, including every bin edge): the bin edges refined
+    :data:`SPLIT_ROWS_PER_BIN` times, plus nodes at distance 2^-m from 0 and 1 inside the outermost rows."""
+    step = 1.0 / (n_bins * SPLIT_ROWS_PER_BIN)
+    d = 2.0 ** -np.arange(1, SPLIT_DEPTH + 1)
+    d = d[d < step]
+    return np.unique(np.concatenate([np.arange(n_bins * SPLIT_ROWS_PER_BIN + 1) * step, d, 1.0 - d]))
+
+
+def _split_column(branches, j, frac, cgrid, family_index, theta, table=None):
+    """``C(u_t, e_c) - C(e_j, e_c)`` for every bin edge e_c of the next model, u_t = e_j + frac / N inside bin j.
+
+    Exact (the copula at u_t) without ``table``; with it (``ChainGrid.split_table`` of the link), the cubic Hermite
+    interpolant between the two nodes of :func:`split_nodes` around u_t through the copula and ``dC/du`` there:
+    exact at the nodes (so at the bin edges), C1 in the threshold, exact in total mass (``C(u, 1) = u`` is linear),
+    O(N_BINS) arithmetic instead of N_BINS + 1 copula evaluations (accuracy: docs/design_notes.md#faster-frontier).
+    """
+    nb = cgrid.shape[-1] - 1
+    u_t = (j + frac) / nb
+    if table is None:
+        edges = jnp.arange(nb + 1) / nb
+        return _switch_copula_cdf(branches, family_index, theta, jnp.full(nb + 1, u_t), edges) - cgrid[j]
+    nodes = jnp.asarray(split_nodes(nb))
+    r = jnp.clip(jnp.sum(nodes[1:-1] <= u_t), 0, nodes.shape[0] - 2)              # node interval holding u_t
+    w = nodes[r + 1] - nodes[r]
+    s = jnp.clip((u_t - nodes[r]) / w, 0.0, 1.0)
+    s2 = s * s
+    s3 = s2 * s
+    c, h = table[0], table[1]
+    val = (2 * s3 - 3 * s2 + 1) * c[r] + (3 * s2 - 2 * s3) * c[r + 1] + w * ((s3 - 2 * s2 + s) * h[r] + (s3 - s2) * h[r + 1])
+    return val - cgrid[j]
+
+
+def _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, family_index, theta, ratio=None,
+                   split_table=None):
+    """State vector of the next model for the deferred part of ``p``; the threshold's bin is split at it (exactly, or
+    by interpolation in the link's ``split_table``, see :func:`_split_column`).
 
     With a pairwise correctness ``ratio`` (M+2, M+2) also the next state vector weighted by the ratio (else None).
     """
@@ -142,8 +187,7 @@ def _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, family_ind
         nxt, nxt_r = jnp.split(deferred @ jnp.concatenate([trans, trans * ratio], axis=1), 2)
     j = jnp.clip(jnp.sum(full).astype(jnp.int32), 0, nb - 1)                       # the bin holding the threshold
     frac = r_int[j] - full[j]
-    edges = jnp.arange(nb + 1) / nb
-    col = _switch_copula_cdf(branches, family_index, theta, jnp.full(nb + 1, edges[j] + frac / nb), edges) - cgrid[j]
+    col = _split_column(branches, j, frac, cgrid, family_index, theta, split_table)
     rect = jnp.maximum(col[1:] - col[:-1], 0.0)                                     # P(U in [e_j, u_t], V in bin c)
     tn1 = _cell_transitions(tab)[1]
     mass = p[1 + j] * frac
@@ -183,16 +227,18 @@ def chain_metrics(params: CascadeParams, spec: ChainSpec | tuple[str, ...], cost
     spec = as_spec(params, spec)
     k, t, marg, grid, pairwise, cum, p0, table, theta = _chain_inputs(params, spec, costs, thresholds)
     branches = spec.families
+    split_table = grid.split_table if spec.split == "table" else None
 
     def link(carry, xs):
         p, pr = carry if pairwise else (carry, None)
-        m, pe_edge, trans, cgrid, fam, tab, th, ti, ci, ratio = xs
+        m, pe_edge, trans, cgrid, fam, tab, th, ti, ci, ratio, hg = xs
         correct, mass, r_int, r_lo, r_hi = _chain_exit(m, pe_edge, p, ti, pr)
-        nxt, nxt_r = _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, fam, th, ratio)
+        nxt, nxt_r = _chain_forward(branches, p, r_int, r_lo, r_hi, trans, cgrid, tab, fam, th, ratio, hg)
         return ((nxt, nxt_r) if pairwise else nxt), (correct, mass * ci)
 
     head = MarginalTable(*(z[:-1] for z in marg))
-    xs = (head, grid.pe_edge[:-1], grid.trans, grid.cgrid, grid.family_index, table, theta, t, cum[:-1], grid.ratio)
+    xs = (head, grid.pe_edge[:-1], grid.trans, grid.cgrid, grid.family_index, table, theta, t, cum[:-1], grid.ratio,
+          split_table)
     carry, (correct, cost) = jax.lax.scan(link, (p0, p0) if pairwise else p0, xs)
     p, pr = carry if pairwise else (carry, None)
     correct, cost = jnp.sum(correct), jnp.sum(cost)
@@ -217,6 +263,13 @@ def _link_grid(family: str, theta, tab, edges):
     return g, _chain_transition_matrix(tab, g)
 
 
+@partial(jax.jit, static_argnums=0)
+def _split_table(family: str, theta, nodes, edges):
+    """(2, R, M+1): the copula and dC/du at (node, bin edge) for the tabulated split (:func:`_split_column`)."""
+    u, v = nodes[:, None], edges[None, :]
+    return jnp.stack([copula_cdf(family, theta, u, v), copula_h(family, theta, u, v)])
+
+
 @x64
 def build_chain_grid(params: CascadeParams, families: tuple[str, ...], exact: MarginalParams,
                      n_bins: int = N_BINS) -> ChainGrid:
@@ -225,15 +278,17 @@ def build_chain_grid(params: CascadeParams, families: tuple[str, ...], exact: Ma
     k = len(families) + 1
     pe = [_edge_partial_expectations(MarginalParams(*(jnp.asarray(z)[i] for z in exact)), edges)
           for i in range(k)]
-    cg, tr = [], []
+    nodes = jnp.asarray(split_nodes(n_bins))
+    cg, tr, st = [], [], []
     for i, fam in enumerate(families):
         g, t = _link_grid(fam, jnp.asarray(params.theta)[i], jnp.asarray(params.table)[i], edges)
         cg.append(g)
         tr.append(t)
-    shape = (0, n_bins + 1, n_bins + 1)
-    return ChainGrid(np.asarray(jnp.stack(tr)) if tr else np.zeros((0, n_bins + 2, n_bins + 2)),
-                     np.asarray(jnp.stack(cg)) if cg else np.zeros(shape), np.asarray(jnp.stack(pe)),
-                     np.array([CHAIN_FAMILIES.index(f) for f in families], dtype=np.int32))
+        st.append(_split_table(fam, jnp.asarray(params.theta)[i], nodes, edges))
+    stack = lambda zs, empty: np.asarray(jnp.stack(zs)) if zs else np.zeros(empty)
+    return ChainGrid(stack(tr, (0, n_bins + 2, n_bins + 2)), stack(cg, (0, n_bins + 1, n_bins + 1)),
+                     np.asarray(jnp.stack(pe)), np.array([CHAIN_FAMILIES.index(f) for f in families], dtype=np.int32),
+                     split_table=stack(st, (0, 2, nodes.shape[0], n_bins + 1)))
 
 
 def chain_grid(params: CascadeParams, families: tuple[str, ...], exact: MarginalParams,

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from probcascade.distributions.copulas import COPULA_FAMILIES, eval_cdf, eval_h_inv
+from probcascade.distributions.copulas import COPULA_FAMILIES, eval_cdf, eval_h, eval_h_inv
 from probcascade.distributions.marginal import MarginalParams, interior_cdf, interior_log_prob, interior_partial_expectation
 
 __all__ = ["CascadeParams", "ChainGrid", "MarginalTable", "build_table", "table_arrays", "table_cdf", "table_partial_expectation"]
@@ -78,7 +78,10 @@ class ChainGrid(NamedTuple):
     compiled evaluation serves every mix of families (e.g. ``family="aic"``). ``ratio`` (k-1, M+2, M+2) or None:
     the pairwise correctness model's factor on the next model's correctness for each (state of the model, state of
     the next model) (see :mod:`probcascade.joint.correctness`); None is the study's model, in which the next model
-    is correct with probability equal to its calibrated confidence.
+    is correct with probability equal to its calibrated confidence. ``split_table`` (k-1, 2, R, M+1) or None: the
+    copula ``C(n_r, e_c)`` and ``dC/du(n_r, e_c)`` at the nodes n_r of :func:`~probcascade.joint.chain.split_nodes`
+    (the bin edges refined 4 times, and geometrically towards 0 and 1), from which the tabulated split of the
+    threshold's bin interpolates the copula inside the bin (``ChainSpec.split == "table"``; None: exact split only).
     """
 
     trans: jnp.ndarray
@@ -86,6 +89,7 @@ class ChainGrid(NamedTuple):
     pe_edge: jnp.ndarray
     family_index: jnp.ndarray
     ratio: jnp.ndarray | None = None
+    split_table: jnp.ndarray | None = None
 
 #: Intervals of the look-up tables of each marginal.
 N_TABLE = 4096
@@ -202,6 +206,11 @@ def copula_cdf(family: str, theta, u, v):
     c = eval_cdf(COPULA_FAMILIES[family], jnp.where(inside, u, 0.5), jnp.where(inside, v, 0.5), theta)
     edge = jnp.where((u <= 0.0) | (v <= 0.0), 0.0, jnp.minimum(u, v))   # C(u, 1) = u, C(1, v) = v
     return jnp.where(inside, c, edge)
+
+
+def copula_h(family: str, theta, u, v):
+    """dC(u, v)/du = P(V <= v | U = u); ``u`` is clipped into the open interval (one-sided limits at 0 and 1)."""
+    return eval_h(COPULA_FAMILIES[family], v, u, theta)
 
 
 def copula_h_inv(family: str, theta, w, u):

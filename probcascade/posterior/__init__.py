@@ -6,10 +6,11 @@ posterior predictive error-cost frontier with credible bands (:mod:`.predictive`
 from probcascade.lazy import lazy_attributes
 
 _LAZY = {
-    "models": ("Priors", "PosteriorData", "prepare_data", "cascade_model"),
+    "models": ("Priors", "PosteriorData", "prepare_data", "cascade_model", "point_init"),
     "fit": ("fit_posterior", "METHODS"),
     "results": ("PosteriorResult",),
-    "predictive": ("PosteriorCascade", "posterior_cascade", "frontier_bands", "prob_correct_above"),
+    "predictive": ("PosteriorCascade", "posterior_cascade", "frontier_bands", "prob_correct_above",
+                   "calibration_draws", "predictive_frequency", "draws_metrics"),
     "tuning": ("bayes_tune", "BayesianTuner"),
 }
 

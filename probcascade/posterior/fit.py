@@ -10,16 +10,19 @@ Both return a :class:`~probcascade.posterior.results.PosteriorResult` wrapping a
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import arviz as az
 import jax
+import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_median
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_uniform
 from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 import optax
 
 from probcascade.data.cascade import CascadeData
-from probcascade.posterior.models import BLOCKS, Priors, PosteriorData, cascade_model, prepare_data
+from probcascade.posterior.models import BLOCKS, Priors, PosteriorData, cascade_model, point_init, prepare_data
 from probcascade.posterior.results import PosteriorResult, dims_of
 from probcascade.precision import x64
 from probcascade.validation import check_choice, check_int
@@ -35,6 +38,22 @@ def _coords(data: PosteriorData) -> dict:
     return {"model": list(data.models), "term": ["const", "xi"], "weight": ["w_lo", "w_hi"] + [f"comp_{j}" for j in range(m)],
             "component": list(range(m)), "link": [f"{a}->{b}" for a, b in zip(data.models[:-1], data.models[1:])],
             "cell_rc": [f"{r}{c}" for r in "LIH" for c in "LIH"], "coef": ["alpha", "beta", "gamma"]}
+
+
+def init_near(site=None, values: dict | None = None, radius: float = 0.1):
+    """NumPyro init strategy (use ``init_near(values=..., radius=...)``): each chain starts at ``values``
+    (constrained point estimates) moved by a uniform ``(-radius, radius)`` jitter in the unconstrained space (so that
+    the chains' starts differ and R-hat can see disagreement); sites without a value start as ``init_to_uniform``."""
+    if site is None:
+        return partial(init_near, values=values or {}, radius=radius)
+    if site["type"] != "sample" or site["is_observed"]:
+        return None
+    if site["name"] not in values:
+        return init_to_uniform(site)
+    t = biject_to(site["fn"].support)
+    z = t.inv(jnp.asarray(values[site["name"]]))
+    jitter = jax.random.uniform(site["kwargs"]["rng_key"], jnp.shape(z), minval=-radius, maxval=radius)
+    return t(z + jitter)
 
 
 def _to_idata(samples: dict, data: PosteriorData, sample_stats: dict | None, chains: int, info: dict) -> az.InferenceData:
@@ -65,6 +84,7 @@ def fit_posterior(
     transform: str | None = None,
     blocks=BLOCKS,
     target_accept: float = 0.9,
+    dense_mass: bool = False,
     svi_steps: int = 3000,
     progress: bool = False,
 ) -> PosteriorResult:
@@ -77,7 +97,9 @@ def fit_posterior(
     method : {"nuts", "svi", "svi-mvn"}
         NUTS (default), or SVI with an ``AutoNormal`` / ``AutoMultivariateNormal`` guide.
     draws, chains, warmup : int
-        Posterior draws per chain, chains (vectorised), warm-up steps (default: ``draws``).
+        Posterior draws per chain, chains (vectorised), warm-up steps (default 500: the sampler starts near the
+        point estimates, see :func:`init_near`, and the chains of the shared Llama fits are stationary well
+        before; experiments/results/posterior_convergence.md).
     seed : int
         Seed of the sampler (results are reproducible for a given seed).
     priors : Priors, optional
@@ -92,12 +114,13 @@ def fit_posterior(
     priors = priors or Priors()
     data = train if isinstance(train, PosteriorData) else prepare_data(
         train, transform=transform, family=family, n_components=n_components, blocks=blocks)
-    warmup = draws if warmup is None else check_int(warmup, "warmup", low=1)
+    warmup = 500 if warmup is None else check_int(warmup, "warmup", low=1)
     key = jax.random.PRNGKey(seed)
     t0 = time.perf_counter()
     c0 = time.process_time()
     if method == "nuts":
-        kernel = NUTS(cascade_model, target_accept_prob=target_accept, init_strategy=init_to_median(num_samples=15))
+        kernel = NUTS(cascade_model, target_accept_prob=target_accept, init_strategy=init_near(values=point_init(data, priors)),
+                      dense_mass=dense_mass)
         mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method="vectorized",
                     progress_bar=progress)
         mcmc.run(key, data, priors, extra_fields=("diverging", "num_steps", "accept_prob", "energy"))
@@ -107,7 +130,7 @@ def fit_posterior(
                  "acceptance_rate": np.asarray(extra["accept_prob"]), "energy": np.asarray(extra["energy"])}
     else:
         guide_cls = AutoNormal if method == "svi" else AutoMultivariateNormal
-        guide = guide_cls(cascade_model, init_loc_fn=init_to_median(num_samples=15))
+        guide = guide_cls(cascade_model, init_loc_fn=init_near(values=point_init(data, priors), radius=0.0))
         svi = SVI(cascade_model, guide, optax.adam(0.01), Trace_ELBO())
         res = svi.run(key, svi_steps, data, priors, progress_bar=progress)
         from numpyro.infer import Predictive

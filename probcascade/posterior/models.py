@@ -10,11 +10,16 @@ the posterior factorises; the blocks share one NUTS run and one ``InferenceData`
 * **marginals** - the point-mass beta mixture of each model's calibrated confidence, scored with
   :class:`~probcascade.distributions.marginal.PointMassBetaMixture` ``.log_prob``: the weights of the two atoms and
   the m components are one ``Dirichlet(1, ..., 1)`` simplex; component j has mean ``mu_j`` and concentration
-  ``kappa_j`` (``alpha = mu kappa``, ``beta = (1 - mu) kappa``). **Label switching** is removed by an ordering
-  constraint: ``logit mu`` is an *ordered* vector (``Normal(0, 2)`` pushed through NumPyro's ``OrderedTransform``),
-  so component 1 always has the smallest mean. ``kappa ~ LogNormal(log 4, 1.5)`` (a beta with median
-  concentration 4; U-shaped components, kappa < 2, stay plausible). The support ``[lo, hi]`` is the observed
-  range, as in :func:`~probcascade.estimation.marginal.fit_marginal`.
+  ``kappa_j`` (``alpha = mu kappa``, ``beta = (1 - mu) kappa``), with ``logit mu ~ Normal(0, 2)`` and
+  ``kappa ~ LogNormal(log 4, 1.5)`` (a beta with median concentration 4; U-shaped components, kappa < 2, stay
+  plausible), both sampled non-centred (``logit mu = 2 z``, ``log kappa = log 4 + 1.5 z'``). **Label switching**
+  is removed by an ordering constraint on *one* of the two coordinates of every model (NumPyro's
+  ``OrderedTransform`` on its ``z``: the first is standard normal, each gap is ``exp`` of a standard normal): the
+  component means when the point (EM) fit's components are further apart in ``logit mu`` than in ``log kappa``,
+  else the concentrations (``PosteriorData.order_by``). Ordering the means alone does not identify a *scale*
+  mixture - a narrow and a broad component with nearly the same mean, as TruthfulQA's llama3.2-3b has (means 0.43
+  and 0.47, concentrations 10 and 1.8): its chains swapped the labels (R-hat 1.53) until the concentrations were
+  ordered. The support ``[lo, hi]`` is the observed range, as in :func:`~probcascade.estimation.marginal.fit_marginal`.
 * **copulas** - per adjacent pair, the copula of :data:`~probcascade.distributions.copulas.COPULA_FAMILIES` scored
   with its NumPyro ``log_prob`` on the pseudo-observations of the queries where both confidences are interior.
   The prior is on Kendall's tau (``Uniform(0, 1)`` for families with positive dependence only: Gumbel's
@@ -25,7 +30,8 @@ the posterior factorises; the blocks share one NUTS run and one ``InferenceData`
   ``P(correct_j) = sigmoid(alpha + beta logit Phi_j + gamma logit Phi_i)``, with ``Normal((0, 1, 0), 2.5)`` priors
   centred at the study's model.
 
-Every prior scale lives in :class:`Priors` (override with ``Priors(calib_scale=1.0, ...)``). The calibrated
+Every prior scale lives in :class:`Priors` (override with ``Priors(calib_scale=1.0, ...)``). :func:`point_init`
+gives the point estimates (logistic fits, EM marginals, Kendall's tau, cell proportions) the sampler starts near. The calibrated
 confidences the marginals, copulas and correctness blocks see are those of the point-estimated calibrators (a
 modular, "cut" posterior: the calibrator uncertainty is reported, not fed forward).
 """
@@ -51,10 +57,13 @@ from probcascade.joint.correctness import IDENTITY, EPS
 from probcascade.joint.model import cell_of
 from probcascade.validation import check_choice, check_float, check_int
 
-__all__ = ["Priors", "PosteriorData", "prepare_data", "data_from_phi", "cascade_model", "ATOMS", "BLOCKS"]
+__all__ = ["Priors", "PosteriorData", "prepare_data", "data_from_phi", "cascade_model", "point_init", "ATOMS",
+           "BLOCKS", "ORDER_BY"]
 
 #: Names of the simplex entries of a marginal's weights before the beta components.
 ATOMS = ("w_lo", "w_hi")
+#: The coordinate whose ordering identifies a marginal's beta components (see the module docstring).
+ORDER_BY = ("mean", "kappa")
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,9 @@ class PosteriorData:
 
     ``xi`` (n, k) transformed signals, ``correct`` (n, k), ``phi`` (n, k) point-calibrated confidences, ``lo``/``hi``
     (k,) the marginals' supports, ``cells`` (k-1, 9) cell counts of adjacent pairs, ``uv`` the pseudo-observations
-    of each adjacent pair's interior x interior queries, ``families`` the copula family of each link.
+    of each adjacent pair's interior x interior queries, ``families`` the copula family of each link; ``order_by``
+    the ordered coordinate of each marginal, ``marginal_fits`` the point EM fits (weights, logit mu, log kappa) per
+    model, ``uv_weight`` optional 0/1 weights of the rows of ``uv`` (padding, for fits vmapped over data sets).
     """
 
     models: tuple[str, ...]
@@ -113,6 +124,9 @@ class PosteriorData:
     transform: str = "one-sided"
     blocks: tuple[str, ...] = ("calibrators", "marginals", "copulas", "correctness")
     costs: np.ndarray | None = field(default=None, repr=False)
+    order_by: tuple[str, ...] = ()
+    marginal_fits: tuple = field(default=(), repr=False)
+    uv_weight: tuple = field(default=(), repr=False)
 
     @property
     def k(self) -> int:
@@ -150,9 +164,11 @@ def prepare_data(train: CascadeData, *, transform: str | None = None, family: st
 
 
 def data_from_phi(phi, correct, models: Sequence[str], costs=None, *, xi=None, family: str = "gumbel",
-                  n_components: int = 2, blocks: Sequence[str] = BLOCKS, transform: str = "") -> PosteriorData:
+                  n_components: int = 2, blocks: Sequence[str] = BLOCKS, transform: str = "",
+                  order_by: Sequence[str] | None = None) -> PosteriorData:
     """:class:`PosteriorData` from calibrated confidences ``phi`` (n, k) and outcomes ``correct`` (n, k) (what a
-    :class:`~probcascade.tuning.base.TuningProblem` holds); without ``xi`` the calibrator block is left out."""
+    :class:`~probcascade.tuning.base.TuningProblem` holds); without ``xi`` the calibrator block is left out.
+    ``order_by`` (one of :data:`ORDER_BY` per model) defaults to the choice made from the point EM fits."""
     check_choice(family, "family", tuple(COPULA_FAMILIES))
     blocks = tuple(b for b in blocks if xi is not None or b != "calibrators")
     phi, correct = np.asarray(phi, dtype=np.float64), np.asarray(correct)
@@ -176,10 +192,43 @@ def data_from_phi(phi, correct, models: Sequence[str], costs=None, *, xi=None, f
             uvs.append(np.column_stack([pseudo_observations(phi[both, i]), pseudo_observations(phi[both, i + 1])]))
         else:
             uvs.append(np.full((0, 2), 0.5))
+    fits = (tuple(_point_marginal(phi[:, j], n_components) for j in range(k))
+            if "marginals" in blocks and order_by is None else ())
+    if order_by is None:
+        order_by = tuple(_order_coordinate(f) for f in fits) if fits else ("mean",) * k
+    order_by = tuple(order_by)
+    if len(order_by) != k:
+        raise DataValidationError(f"'order_by' needs one of {ORDER_BY} per model ({k}), got {list(order_by)}")
+    for o in order_by:
+        check_choice(o, "order_by", ORDER_BY)
     return PosteriorData(train_models, xi, correct, phi, lo, hi,
                          np.asarray(counts).reshape(k - 1, 9) if k > 1 else np.zeros((0, 9)), tuple(uvs),
                          (family,) * (k - 1), n_components, transform, blocks,
-                         None if costs is None else np.asarray(costs, dtype=np.float64))
+                         None if costs is None else np.asarray(costs, dtype=np.float64), order_by, fits)
+
+
+def _point_marginal(x: np.ndarray, m: int):
+    """(weights (2 + m,), logit mu (m,), log kappa (m,)) of the EM point fit of one model's marginal."""
+    import warnings
+
+    from probcascade.estimation.marginal import fit_marginal
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = fit_marginal(x, n_components=m).params
+    a, b = np.asarray(p.alpha, dtype=np.float64), np.asarray(p.beta, dtype=np.float64)
+    c = 1.0 - float(p.w_lo) - float(p.w_hi)
+    w = np.concatenate([[float(p.w_lo), float(p.w_hi)], c * np.asarray(p.mix, dtype=np.float64)])
+    return w, np.log(a) - np.log(b), np.log(a + b)
+
+
+def _order_coordinate(fit) -> str:
+    """'mean' when the point fit's components are further apart in logit mu than in log kappa, else 'kappa'."""
+    _, lmu, lkap = fit
+    if lmu.size < 2:
+        return "mean"
+    gap = lambda z: float(np.min(np.diff(np.sort(z))))
+    return "mean" if gap(lmu) >= gap(lkap) else "kappa"
 
 
 def _logit(p):
@@ -203,12 +252,15 @@ def _calibrators(data: PosteriorData, priors: Priors):
 
 def _marginals(data: PosteriorData, priors: Priors):
     k, m = data.k, data.n_components
+    by_mean = jnp.asarray([o == "mean" for o in (data.order_by or ("mean",) * k)])[:, None]      # (k, 1)
+    std = npdist.Normal(0.0, 1.0).expand([m]).to_event(1)
     with numpyro.plate("model", k):
         w = numpyro.sample("weights", npdist.Dirichlet(jnp.full(2 + m, priors.weight_concentration)))
-        logit_mu = numpyro.sample("logit_mu", npdist.TransformedDistribution(
-            npdist.Normal(0.0, priors.mu_scale).expand([m]).to_event(1), OrderedTransform()) if m > 1
-            else npdist.Normal(0.0, priors.mu_scale).expand([1]).to_event(1))
-        kappa = numpyro.sample("kappa", npdist.LogNormal(priors.kappa_loc, priors.kappa_scale).expand([m]).to_event(1))
+        z_ord = numpyro.sample("z_ordered", npdist.TransformedDistribution(std, OrderedTransform()) if m > 1 else std)
+        z_free = numpyro.sample("z_free", std)
+    logit_mu = numpyro.deterministic("logit_mu", priors.mu_scale * jnp.where(by_mean, z_ord, z_free))
+    kappa = numpyro.deterministic("kappa", jnp.exp(priors.kappa_loc
+                                                   + priors.kappa_scale * jnp.where(by_mean, z_free, z_ord)))
     mu = 1.0 / (1.0 + jnp.exp(-logit_mu))
     alpha, beta = numpyro.deterministic("alpha", mu * kappa), numpyro.deterministic("beta", (1.0 - mu) * kappa)
     c = 1.0 - w[..., 0] - w[..., 1]
@@ -235,13 +287,16 @@ def _copulas(data: PosteriorData, priors: Priors):
         tau = numpyro.sample(f"tau_{i}", npdist.Uniform(low, high))
         theta = cls.theta_from_tau(tau)
         if data.uv[i].shape[0]:
-            numpyro.factor(f"obs_uv_{i}", jnp.sum(cls(theta).log_prob(jnp.asarray(data.uv[i]))))
+            lp = cls(theta).log_prob(jnp.asarray(data.uv[i]))
+            if data.uv_weight:             # 0/1 weights of padded rows (fixed shapes for vmapped fits)
+                lp = jnp.where(data.uv_weight[i] > 0, lp, 0.0)
+            numpyro.factor(f"obs_uv_{i}", jnp.sum(lp))
         taus.append(tau); thetas.append(theta)
     numpyro.deterministic("tau", jnp.stack(taus, axis=-1))
     numpyro.deterministic("theta", jnp.stack(thetas, axis=-1))
     with numpyro.plate("link", data.k - 1):
         cell = numpyro.sample("cell", npdist.Dirichlet(jnp.full(9, priors.cell_concentration)))
-        numpyro.sample("obs_cells", npdist.Multinomial(total_count=int(data.cells[0].sum()), probs=cell),
+        numpyro.sample("obs_cells", npdist.Multinomial(total_count=data.phi.shape[0], probs=cell),
                        obs=jnp.asarray(data.cells))
 
 
@@ -263,3 +318,51 @@ def cascade_model(data: PosteriorData, priors: Priors = Priors()):
         _copulas(data, priors)
     if data.k > 1 and "correctness" in data.blocks:
         _correctness(data, priors)
+
+
+def point_init(data: PosteriorData, priors: Priors = Priors()) -> dict[str, np.ndarray]:
+    """Point estimates of the sampled sites of :func:`cascade_model` (constrained values; the NUTS start):
+    ridge-stabilised logistic fits of the calibrators and of the pairwise correctness, the EM fits of the marginals
+    (components sorted by the ordered coordinate), Kendall's tau of each pair's pseudo-observations (clipped into
+    the prior's range) and the smoothed cell proportions."""
+    from scipy.stats import kendalltau
+
+    from probcascade.estimation.logistic import fit_logistic
+
+    out: dict[str, np.ndarray] = {}
+    k = data.k
+    if "calibrators" in data.blocks:
+        mean, sd = data.xi.mean(axis=0), data.xi.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        out["calib_std"] = np.stack([
+            fit_logistic(np.column_stack([np.ones(len(data.xi)), (data.xi[:, j] - mean[j]) / sd[j]]),
+                         data.correct[:, j], ridge=1e-2).coef for j in range(k)])
+    if "marginals" in data.blocks and data.marginal_fits:
+        w, zo, zf = [], [], []
+        for fit, o in zip(data.marginal_fits, data.order_by):
+            wj, lmu, lkap = fit
+            zm, zk = lmu / priors.mu_scale, (lkap - priors.kappa_loc) / priors.kappa_scale
+            idx = np.argsort(zm if o == "mean" else zk)
+            zm, zk = zm[idx], zk[idx]
+            ordered, free = (zm, zk) if o == "mean" else (zk, zm)
+            ordered = ordered + 1e-3 * np.arange(ordered.size)          # strictly increasing for the transform
+            w.append(np.concatenate([wj[:2], wj[2:][idx]])); zo.append(ordered); zf.append(free)
+        wa = np.clip(np.asarray(w), 1e-4, None)
+        out.update(weights=wa / wa.sum(axis=1, keepdims=True), z_ordered=np.asarray(zo), z_free=np.asarray(zf))
+    if k > 1 and "copulas" in data.blocks:
+        for i, fam in enumerate(data.families):
+            if fam == "independence":
+                continue
+            low, high = tau_bounds(fam, priors)
+            uv = data.uv[i]
+            tau = kendalltau(uv[:, 0], uv[:, 1])[0] if uv.shape[0] > 2 else 0.0
+            span = high - low
+            out[f"tau_{i}"] = np.asarray(np.clip(np.nan_to_num(tau), low + 0.02 * span, high - 0.02 * span))
+        cells = data.cells + 0.5
+        out["cell"] = cells / cells.sum(axis=1, keepdims=True)
+    if k > 1 and "correctness" in data.blocks:
+        lp = np.asarray(_logit(jnp.asarray(data.phi)))
+        out["corr_coef"] = np.stack([
+            fit_logistic(np.column_stack([np.ones(len(lp)), lp[:, i + 1], lp[:, i]]), data.correct[:, i + 1],
+                         ridge=1e-2).coef for i in range(k - 1)])
+    return out

@@ -27,11 +27,12 @@ __all__ = ["PosteriorResult", "dims_of", "RHAT_MAX", "ESS_MIN", "REPORTED"]
 
 #: Convergence thresholds of the warnings (Vehtari et al. 2021).
 RHAT_MAX, ESS_MIN = 1.01, 400
-#: Parameters shown by ``summary()`` and the CLI (the sampled auxiliaries calib_std, logit_mu are left out).
+#: Parameters shown by ``summary()`` and the CLI (the sampled auxiliaries calib_std, z_ordered, z_free are left out).
 REPORTED = ("calib_coef", "weights", "alpha", "beta", "mix", "kappa", "tau", "theta", "cell", "corr_coef")
 
 _DIMS = {"calib_std": ["model", "term"], "calib_coef": ["model", "term"], "weights": ["model", "weight"],
-         "logit_mu": ["model", "component"], "kappa": ["model", "component"], "alpha": ["model", "component"],
+         "logit_mu": ["model", "component"], "z_ordered": ["model", "component"], "z_free": ["model", "component"],
+         "kappa": ["model", "component"], "alpha": ["model", "component"],
          "beta": ["model", "component"], "mix": ["model", "component"], "tau": ["link"], "theta": ["link"],
          "cell": ["link", "cell_rc"], "corr_coef": ["link", "coef"]}
 
@@ -146,6 +147,7 @@ class PosteriorResult:
         self.idata.posterior.attrs["models"] = list(self.models)
         self.idata.posterior.attrs["families"] = list(self.data.families)
         self.idata.posterior.attrs["blocks"] = list(self.data.blocks)
+        self.idata.posterior.attrs["order_by"] = list(self.data.order_by)
         return Path(self.idata.to_netcdf(str(path)))
 
     @classmethod
@@ -160,6 +162,7 @@ class PosteriorResult:
         data = data_from_phi(phi, correct, tuple(np.atleast_1d(a["models"]).tolist()),
                              np.asarray(obs["costs"]) if "costs" in obs else None, xi=xi,
                              family=families[0] if families else "gumbel", n_components=int(a["n_components"]),
-                             blocks=tuple(np.atleast_1d(a["blocks"]).tolist()), transform=str(a["transform"]))
+                             blocks=tuple(np.atleast_1d(a["blocks"]).tolist()), transform=str(a["transform"]),
+                             order_by=tuple(np.atleast_1d(a["order_by"]).tolist()) if "order_by" in a else None)
         priors = Priors(**{f: float(a[f"prior_{f}"]) for f in vars(Priors()) if f"prior_{f}" in a})
         return cls(idata, data, priors)

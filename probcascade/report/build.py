@@ -112,7 +112,8 @@ def _frontier_sections(tuned, grid, train: CascadeData, test: CascadeData, phi_t
 def build_report(train: CascadeData, test: CascadeData, *, budget: float | None = None,
                  target_error: float | None = None, transform: str = "one-sided", gof_bootstrap: int = 50,
                  corp_bootstrap: int = 200, cascades: str = "all", seed: int = 0, progress: bool | None = None,
-                 title: str | None = None, command: str | None = None) -> CascadeReport:
+                 title: str | None = None, command: str | None = None, family: str = "gumbel",
+                 correctness: str = "marginal") -> CascadeReport:
     """The full report of a cascade: data, calibration, goodness of fit, Markov check, frontier, recommendation.
 
     Parameters
@@ -137,6 +138,10 @@ def build_report(train: CascadeData, test: CascadeData, *, budget: float | None 
         turns it on when stderr is a terminal).
     title, command : str, optional
         Page title and the command line shown under it.
+    family, correctness : str
+        The Markov-copula model of the goodness-of-fit tests and of rational tuning (see
+        :class:`~probcascade.TuneOptions`; default the study's model). ``probcascade report`` passes the model of
+        :func:`probcascade.tuning.recommended.resolve_model` (its ``--copula``/``--correctness``, default ``auto``).
     """
     for name, value in (("train", train), ("test", test)):
         if not isinstance(value, CascadeData):
@@ -165,7 +170,7 @@ def build_report(train: CascadeData, test: CascadeData, *, budget: float | None 
                 calibration_section(cal, test, phi_test, n_boot=int(corp_bootstrap), seed=int(seed))]
     pb.update()
     step(f"goodness of fit (B = {gof_bootstrap})")
-    gof = goodness_of_fit(train, test, transform=transform, n_boot=int(gof_bootstrap), seed=int(seed))
+    gof = goodness_of_fit(train, test, transform=transform, n_boot=int(gof_bootstrap), seed=int(seed), family=family)
     pb.update()
     step("figures")
     sections += [gof_section(gof, phi_test, phi_train), markov_section(gof)]
@@ -175,7 +180,7 @@ def build_report(train: CascadeData, test: CascadeData, *, budget: float | None 
     with warnings.catch_warnings():   # a cost-order warning per cascade is noise here: the table shows the costs
         warnings.simplefilter("ignore", ProbcascadeWarning)
         tuned = tune_cascades(train, test, transform=transform, cascades=spec, methods=("rational",),
-                              seed=int(seed), progress=False)
+                              seed=int(seed), progress=False, family=family, correctness=correctness)
         grid = tune_cascades(train, test, transform=transform, cascades=",".join(train.models), methods=("grid",),
                              seed=int(seed), progress=False)
     pb.update()
@@ -184,6 +189,7 @@ def build_report(train: CascadeData, test: CascadeData, *, budget: float | None 
     pb.update()
     pb.close()
     meta = {"train": train.name, "test": test.name, "models": ", ".join(train.models), "transform": transform,
+            "model": f"copula {family}, correctness {correctness}",
             "GoF bootstrap": int(gof_bootstrap), "CORP bootstrap": int(corp_bootstrap), "seed": int(seed),
             "probcascade": __version__, "written": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     if command:

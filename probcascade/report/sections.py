@@ -93,7 +93,8 @@ def gof_section(gof: GofReport, phi_test: np.ndarray, phi_train: np.ndarray) -> 
     """Marginal and copula goodness-of-fit tables with verdicts; marginal, copula and Kendall-tau figures."""
     marg = gof.to_frame()[["n_test", "sqrt_cvm", "p_value_boot", "sqrt_cvm_refit", "p_value_refit"]].copy()
     marg["verdict"] = [p_value_verdict(min(a, b), gof.n_boot) for a, b in zip(marg["p_value_boot"], marg["p_value_refit"])]
-    cop = gof.copula_frame()[["model_a", "model_b", "n_test", "tau", "theta", "theta_test", "s_n", "p_value"]].copy()
+    cop = gof.copula_frame()[["model_a", "model_b", "family", "n_test", "tau", "theta", "theta_test", "s_n",
+                              "p_value"]].copy()
     cop["verdict"] = [p_value_verdict(p, gof.n_boot) for p in cop["p_value"]]
     s = Summary()
     s.add_table(marg, "Marginals: Cramer-von Mises tests of the point-mass beta mixture", float_format="{:.4g}")

@@ -14,13 +14,15 @@ _LAZY = {
     "frontier": ("Frontier", "infill", "pareto_mask"),
     "grid": ("grid_search", "quantile_grid"),
     "options": ("TuneOptions",),
-    "rational": ("best_subcascade", "lambda_grid", "objective", "tune"),
+    "rational": ("best_subcascade", "lambda_grid", "objective", "tune", "tune_many"),
+    "recommended": ("ModelChoice", "recommended_model", "resolve_model"),
 }
 
 __all__ = ["Frontier", "TuneOptions", "Tuner", "TuningProblem", "register_tuner", "get_tuner", "tuner_names",
            "RationalTuner", "GridTuner", "BayesianOptimizationTuner", "tune", "lambda_grid", "objective",
            "best_subcascade", "grid_search", "quantile_grid", "bayesian_optimization", "pareto_mask", "infill",
-           "tune_abstention", "abstention_objective", "default_nu_grid", "AbstentionFrontier", "pareto_mask_nd"]
+           "tune_abstention", "abstention_objective", "default_nu_grid", "AbstentionFrontier", "pareto_mask_nd",
+           "ModelChoice", "recommended_model", "resolve_model", "tune_many"]
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

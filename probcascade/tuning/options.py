@@ -10,7 +10,7 @@ import numpy as np
 
 from probcascade.exceptions import DataValidationError
 
-__all__ = ["TuneOptions", "COPULA_CHOICES", "CORRECTNESS_CHOICES", "JOINT_CHOICES"]
+__all__ = ["TuneOptions", "COPULA_CHOICES", "CORRECTNESS_CHOICES", "JOINT_CHOICES", "SOLVER_CHOICES"]
 
 #: Copula family of every adjacent pair, or "aic" (per pair, the candidate with the smallest AIC).
 COPULA_CHOICES = ("gumbel", "clayton", "frank", "survival_gumbel", "aic")
@@ -18,6 +18,8 @@ COPULA_CHOICES = ("gumbel", "clayton", "frank", "survival_gumbel", "aic")
 CORRECTNESS_CHOICES = ("marginal", "pairwise")
 #: Evaluations of cascades of k >= 3 models (see :mod:`probcascade.joint`).
 JOINT_CHOICES = ("chain", "algorithm1")
+#: Minimisers of eq. 11 (see :mod:`probcascade.tuning.rational`).
+SOLVER_CHOICES = ("newton", "adam")
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,15 @@ class TuneOptions:
         Cost sensitivities (1/USD); None: a geometric grid with growth rate ``r`` spanning the cascade's costs.
     r : float
         Growth rate of the default lambda grid (0.5).
+    solver : {"newton", "adam"}
+        ``"newton"`` (default): ``newton_steps`` damped Newton steps with a parallel line search per batch member,
+        on the chain with the tabulated split of the threshold's bin; ``"adam"``: ``n_steps`` Adam steps on the
+        chain with the exact split (the solver of earlier releases, kept to reproduce their frontiers).
     n_restarts, n_steps : int
-        Starting points per lambda and Adam iterations, all solved as one vectorised batch (4, 150).
+        Starting points per lambda and Adam iterations (``solver="adam"``), all solved as one vectorised batch
+        (4, 150).
+    newton_steps : int
+        Newton iterations per batch member (``solver="newton"``; 10).
     infill_q : float or None
         Probability mass of eq. 13's adaptive infilling between neighbouring frontier points (0.1; None: off).
     max_cost_gap : float or None
@@ -69,6 +78,8 @@ class TuneOptions:
     r: float = 0.5
     n_restarts: int = 4
     n_steps: int = 150
+    solver: str = "newton"
+    newton_steps: int = 10
     infill_q: float | None = 0.1
     max_cost_gap: float | None = None
     seed: int = 0
@@ -90,6 +101,8 @@ class TuneOptions:
                 raise DataValidationError("'lambdas' must be a non-empty sequence of finite values >= 0")
             object.__setattr__(self, "lambdas", tuple(float(v) for v in lams))
         check_float(self.r, "r", low=0.0, low_open=True)
+        check_choice(self.solver, "solver", SOLVER_CHOICES)
+        check_int(self.newton_steps, "newton_steps", low=1, note="Newton iterations per solve")
         check_int(self.n_restarts, "n_restarts", low=1, note="starting points per lambda")
         check_int(self.n_steps, "n_steps", low=1, note="Adam iterations per solve; 0 would return the random "
                                                        "starting points untuned")
