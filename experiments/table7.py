@@ -167,6 +167,8 @@ def main() -> None:
                          "solves (tune(max_cost_gap=...); default: off, the study's sweep)")
     ap.add_argument("--restarts", type=int, default=4)
     ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--solver", choices=["newton", "adam"], default="newton",
+                    help="rational tuning's solver (adam: the solver of the results before issue 18; --steps is its step count)")
     ap.add_argument("--joint", default="chain", choices=["chain", "algorithm1"],
                     help="evaluation of k >= 3 cascades: the Markov chain (default) or the study's Algorithm 1")
     ap.add_argument("--correctness", default=None, choices=["marginal", "pairwise"],
@@ -187,7 +189,7 @@ def main() -> None:
     if args.correctness_ridge:
         fit_kwargs["correctness_ridge"] = args.correctness_ridge
     tune_kwargs = {"r": args.r, "infill_q": args.infill_q, "n_restarts": args.restarts, "n_steps": args.steps,
-                   "joint": args.joint, "correctness": args.correctness}
+                   "joint": args.joint, "correctness": args.correctness, "solver": args.solver}
     if args.max_cost_gap is not None:
         tune_kwargs["max_cost_gap"] = args.max_cost_gap
     ref_path = reference_dir(args.data) / "paper_cascade_auc_llama.csv"
