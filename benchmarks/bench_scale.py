@@ -4,13 +4,17 @@ process against a local Dask cluster, with equality of the results.
     python benchmarks/bench_scale.py [--models 12] [--max-len 4] [--workers 2] [--n-train 300]
 
 The cascade is drawn from the package's generative model stretched to ``--models`` models with increasing costs
-(:func:`probcascade.scale.many_model_spec`); the model is calibrated and fitted once (all pairs), then every
+(:func:`probcascade.data.many_model_spec`); the model is calibrated and fitted once (all pairs), then every
 sub-cascade of length 2..``--max-len`` in cost order (the rule of ``tune --cascade all``: C(12,2) + C(12,3) +
 C(12,4) = 781 at the defaults) is tuned with the default options and the best one per budget is picked
 (:func:`probcascade.scale.sweep_subcascades`), first in this process, then on a ``LocalCluster`` of ``--workers``
-single-threaded process workers (:func:`probcascade.scale.local_cluster`). Both runs start cold (each process
-compiles its programs once per cascade length); the cluster's start-up is timed separately. Prints a markdown table
-for BENCHMARKS.md with the ratio of the two wall times measured in the same run.
+single-threaded process workers (:func:`probcascade.scale.local_cluster`). Both runs tune the same chunks (the
+in-process run is cut for ``--workers`` threads: a chunk is one stacked ``tune_many`` solve, whose rounding depends
+on its shape), so their results must be equal. JAX's persistent compilation cache is on as on the command line
+(``PROBCASCADE_CACHE_DIR``; ``PROBCASCADE_NO_CACHE=1``: off) and the workers share it: with an empty cache folder the
+in-process run compiles cold and the workers load its programs; with the cache off every process compiles its own.
+The cluster's start-up is timed separately. Prints a markdown table for BENCHMARKS.md with the ratio of the two wall
+times measured in the same run.
 """
 
 from __future__ import annotations
@@ -64,10 +68,12 @@ def main() -> None:
     import jax
     from distributed import Client
 
-    from probcascade import calibrate, fit_markov_copula, make_synthetic_cascade
-    from probcascade.scale import local_cluster, many_model_spec, subcascades, sweep_subcascades
+    from probcascade import calibrate, enable_compilation_cache, fit_markov_copula, make_synthetic_cascade
+    from probcascade.data import many_model_spec
+    from probcascade.scale import local_cluster, subcascades, sweep_subcascades
 
     source = _source_hash()
+    cache = enable_compilation_cache()          # None with PROBCASCADE_NO_CACHE=1
     spec = many_model_spec(args.models)
     train = make_synthetic_cascade(args.n_train, seed=args.seed, spec=spec, name="synthetic_many")
     t0 = time.perf_counter()
@@ -79,7 +85,7 @@ def main() -> None:
     n_subs = len(subcascades(train.models, args.max_len))
 
     t0, c0 = time.perf_counter(), time.process_time()
-    here = sweep_subcascades(model, costs, max_len=args.max_len)
+    here = sweep_subcascades(model, costs, max_len=args.max_len, threads=args.workers)   # the cluster's chunks
     here_s, here_cpu = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     with local_cluster(args.workers) as cluster, Client(cluster) as client:
@@ -101,7 +107,8 @@ def main() -> None:
           f"{load[0]:.1f}")
     print(f"command: `python benchmarks/bench_scale.py {shlex.join(sys.argv[1:])}`")
     print(f"{args.models}-model synthetic cascade, {args.n_train} training queries, model fit (all pairs) "
-          f"{fit_s:.1f} s; default tuning options; cluster start-up {start_s:.1f} s (not in the cluster time)\n")
+          f"{fit_s:.1f} s; default tuning options; cluster start-up {start_s:.1f} s (not in the cluster time); "
+          f"compilation cache {'shared, ' + str(cache) if cache else 'off'}\n")
     print(f"| models | sub-cascades (k <= {args.max_len}) | tasks | in-process (s) | {args.workers} Dask workers (s) "
           "| in-process / cluster (wall) | CPU s in-process | CPU s workers | results equal | max difference |")
     print("|---|---|---|---|---|---|---|---|---|---|")

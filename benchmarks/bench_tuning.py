@@ -14,9 +14,10 @@ marginal look-up tables and chain grid are already built by then). "gap-filled" 
 bin), alternated with the default Newton solver in the same process ("new / adam": the same-process ratio).
 Prints a markdown table for BENCHMARKS.md with ratios in the same process.
 
-``--cli`` instead times ``probcascade tune TRAIN --test TEST --cascade all --baselines grid`` (26 sub-cascades of
-the 5 Llama models, fit included) as a whole process, twice: the first run fills JAX's compilation cache, the
-second is the warm-cache time.
+``--cli`` instead times whole processes with a fresh cache folder: ``probcascade tune TRAIN --test TEST --cascade all
+--baselines grid`` (26 sub-cascades of the 5 Llama models, fit included) twice (the first run fills the cache, the
+second is the warm-cache time); ``tune --cascade <the 5 models>`` cold (cache off) against two warm-cache processes,
+by the frontier's own tuning time; and ``probcascade --help``.
 """
 
 from __future__ import annotations
@@ -57,15 +58,39 @@ def alternated(fns, rounds: int = 3) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
+def _process(cmd: list[str], env: dict) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
+    return time.perf_counter() - t0, proc.stdout
+
+
 def cli_times(data: Path, bench: str = "mmlu_llama") -> None:
-    cmd = [sys.executable, "-m", "probcascade", "tune", str(data / f"{bench}_train.csv"), "--test",
-           str(data / f"{bench}_test.csv"), "--cascade", "all", "--baselines", "grid", "-q"]
-    walls = []
-    for _ in range(2):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        walls.append(time.perf_counter() - t0)
-    print(f"`{' '.join(cmd[1:])}`: first process {walls[0]:.1f} s, second (warm cache) {walls[1]:.1f} s")
+    """Processes with a fresh cache folder: ``tune --cascade all --baselines grid`` twice (cold, then warm cache),
+    and ``tune --cascade <5 models>`` cold (``PROBCASCADE_NO_CACHE=1``) against two warm-cache processes (the tuning
+    time is the frontier's own ``time_s``, from the JSON)."""
+    import json
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "PROBCASCADE_CACHE_DIR": cache}
+        env.pop("PROBCASCADE_NO_CACHE", None)
+        train, test = str(data / f"{bench}_train.csv"), str(data / f"{bench}_test.csv")
+        cmd = [sys.executable, "-m", "probcascade", "tune", train, "--test", test, "--cascade", "all", "--baselines",
+               "grid", "-q"]
+        walls = [_process(cmd, env)[0] for _ in range(2)]
+        print(f"`{' '.join(cmd[1:])}`: first process {walls[0]:.1f} s, second (warm cache) {walls[1]:.1f} s")
+        five = "llama3.2-1b,llama3.2-3b,llama3.1-8b,llama3.1-70b,llama3.1-405b"
+        cmd = [sys.executable, "-m", "probcascade", "tune", train, "--cascade", five, "--format", "json", "-q"]
+        rows = []
+        for label, extra in (("cold (PROBCASCADE_NO_CACHE=1)", {"PROBCASCADE_NO_CACHE": "1"}), ("warm cache", {}),
+                             ("warm cache", {})):
+            wall, out = _process(cmd, {**env, **extra})
+            rows.append((label, wall, json.loads(out)[0]["rational"]["time_s"]))
+        for label, wall, tuning in rows:
+            print(f"`tune --cascade <5 models>` {label}: tuning {tuning:.2f} s, process {wall:.1f} s")
+    helps = [_process([sys.executable, "-m", "probcascade", "--help"], dict(os.environ))[0] for _ in range(5)]
+    print(f"`probcascade --help`: {min(helps):.2f}-{max(helps):.2f} s wall (5 runs)")
 
 
 def main() -> None:

@@ -8,14 +8,25 @@ the package or the working directory. ``PROBCASCADE_CACHE_DIR`` moves it (the fo
 ``PROBCASCADE_NO_CACHE=1`` turns it off. Every compiled program is cached, however small or quick to compile
 (JAX's defaults skip programs compiled in under a second). JAX treats the cache as trusted code: keep it in a
 folder only you can write to.
+
+JAX's cache saves the compilation but not the tracing: a large program (the Newton solve of a k = 5 cascade) still
+spends seconds in Python re-tracing it in every new process before the cache is even consulted. With the cache on,
+:func:`cached_program` also keeps the traced program itself, serialised with :mod:`jax.export` (StableHLO in a
+flatbuffer, not a pickle) in ``exported/`` beside the compiled ones, keyed by the function, its static arguments, the
+shapes and dtypes of its arguments, JAX's and jaxlib's versions and a fingerprint of probcascade's own source (so an
+edited or upgraded package never runs a stale program). A later process deserialises it (milliseconds) and
+compiles it from JAX's cache, without tracing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["enable_compilation_cache", "default_cache_dir", "cache_disabled"]
+__all__ = ["enable_compilation_cache", "default_cache_dir", "cache_disabled", "cached_program"]
 
 ENV_DIR = "PROBCASCADE_CACHE_DIR"
 ENV_OFF = "PROBCASCADE_NO_CACHE"
@@ -59,3 +70,76 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path | No
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     return folder
+
+
+
+@lru_cache(maxsize=1)
+def _source_fingerprint() -> str:
+    """SHA-256 over the paths and contents of probcascade's Python files (read once per process)."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+_PROGRAMS: dict = {}        # key -> jitted call of a deserialised or freshly exported program (None: not exportable)
+
+
+def cached_program(name: str, fn, static, *args):
+    """``fn(*args)`` for a ``jit``-compiled ``fn`` whose static arguments are already bound (``static`` describes
+    them and is part of the key), through a traced program kept across processes when the persistent cache is on.
+
+    Without the cache (``jax_compilation_cache_dir`` unset: Python use without :func:`enable_compilation_cache`,
+    or ``PROBCASCADE_NO_CACHE=1``) this is ``fn(*args)``. Otherwise the program traced for these argument shapes is
+    loaded from ``exported/`` (or exported there on first use; an unreadable entry is exported again), so the
+    result is the same computation: the exported program is the lowering of ``fn`` itself. ``fn`` returns an array
+    or a tuple of arrays (a program whose output cannot be serialised runs as ``fn(*args)``); called with tracers
+    (inside another transformation) it is ``fn(*args)``.
+    """
+    import jax
+    import jaxlib
+
+    folder = jax.config.jax_compilation_cache_dir
+    if not folder:
+        return fn(*args)
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    if any(isinstance(x, jax.core.Tracer) for x in leaves):      # inside a trace: part of a larger program
+        return fn(*args)
+    leaves = [jax.numpy.asarray(x) for x in leaves]
+    parts = [name, repr(static), str(treedef), jax.__version__, jaxlib.__version__,
+             str(jax.config.jax_enable_x64), jax.default_backend(), _source_fingerprint()]
+    parts += [f"{x.shape}:{x.dtype}" for x in leaves]
+    key = hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = _load_or_export(Path(folder) / "exported" / f"{name}-{key}.jaxexport", fn, treedef, leaves)
+    call = _PROGRAMS[key]
+    return fn(*args) if call is None else call(*leaves)
+
+
+def _load_or_export(path: Path, fn, treedef, leaves):
+    """The jitted ``call`` of the program at ``path``, exporting (and writing) it first when it is missing or
+    unreadable; None when ``fn``'s program cannot be exported or serialised."""
+    import jax
+    from jax import export
+
+    if path.exists():
+        try:
+            return jax.jit(export.deserialize(bytearray(path.read_bytes())).call)
+        except Exception:       # a truncated or foreign entry: export it again
+            pass
+    try:
+        flat = jax.jit(lambda *lv: fn(*jax.tree_util.tree_unflatten(treedef, lv)))
+        exported = export.export(flat)(*[jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves])
+        blob = bytes(exported.serialize())
+    except Exception:           # e.g. an output tree jax.export cannot serialise, flatbuffers missing
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
+            tmp.write(blob)
+        os.replace(tmp.name, path)          # atomic: a reader sees the old entry, or the whole new one
+    except OSError:             # a read-only cache folder: the program still runs, it is just not kept
+        pass
+    return jax.jit(exported.call)

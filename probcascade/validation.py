@@ -28,6 +28,7 @@ __all__ = [
     "check_matching_rows",
     "check_probability",
     "describe_value",
+    "pad_first_rows",
     "pad_rows",
     "padded_size",
 ]
@@ -388,6 +389,40 @@ def padded_size(n: int, *, minimum: int = 32) -> int:
     if m <= PAD_STEP:
         return 1 << (m - 1).bit_length()
     return -(-m // PAD_STEP) * PAD_STEP
+
+
+def pad_first_rows(arrays: Sequence[Any], *, size: int | None = None,
+                   multiple: int | None = None) -> tuple[tuple[Any, ...], int]:
+    """A batch of arrays (equal leading axes, NumPy or JAX) padded along the first axis with copies of their first
+    row, to ``size`` rows or to the next multiple of ``multiple``; returns ``(padded arrays, original rows)``.
+
+    For batched solves and maps whose padded rows are computed and then cut off: copies of a real row keep them
+    inside the data's domain (finite, no warnings). Each array keeps its kind (a JAX array stays on its device: the
+    padding uses the array's own namespace, ``__array_namespace__``), so this module stays free of JAX. Unlike
+    :func:`pad_rows` no mask is returned: callers slice ``[:n]``. Used by rational tuning (chunks of a fixed size)
+    and :func:`probcascade.scale.sharding.pad_batch` (a multiple of the device count).
+    """
+    if (size is None) == (multiple is None):
+        raise TypeError("give exactly one of 'size' and 'multiple'")
+    arrays = tuple(arrays)
+    if not arrays:
+        raise ValueError("'arrays' is empty: nothing to pad")
+    n = int(arrays[0].shape[0])
+    if any(int(a.shape[0]) != n for a in arrays):
+        raise ValueError(f"the arrays differ in length (leading axes {[int(a.shape[0]) for a in arrays]})")
+    if multiple is not None:
+        size = -(-n // check_int(multiple, "multiple", low=1)) * multiple
+    size = check_int(size, "size", low=n, note="the number of rows of the arrays")
+    if size == n:
+        return arrays, n
+    if n == 0:
+        raise DataValidationError("the arrays have no rows: padding with copies of the first row needs one")
+
+    def pad(a):
+        xp = a.__array_namespace__() if hasattr(a, "__array_namespace__") else np
+        return xp.concat([a, xp.broadcast_to(a[:1], (size - n,) + tuple(a.shape[1:]))])
+
+    return tuple(pad(a) for a in arrays), n
 
 
 def pad_rows(x, size: int, fill) -> tuple[np.ndarray, np.ndarray]:

@@ -116,7 +116,9 @@ def test_to_dict_structure(synthetic_report):
         assert type(m["params"]["lo"]) is float and all(type(x) is float for x in m["params"]["mix"])
     assert [(c["model_a"], c["model_b"]) for c in d["copulas"]] == list(zip(models[:-1], models[1:]))
     for c in d["copulas"]:
-        assert set(c) == {"model_a", "model_b", "tau", "theta", "sqrt_n_cvm", "s_n", "p_value"}
+        assert set(c) == {"model_a", "model_b", "family", "requested_family", "fallback", "tau_train", "tau", "theta",
+                          "sqrt_n_cvm", "s_n", "p_value"}
+        assert c["family"] == c["requested_family"] == "gumbel" and c["fallback"] is False
         assert all(type(c[k]) is float for k in ("tau", "theta", "sqrt_n_cvm", "s_n", "p_value"))
         assert c["theta"] >= 1.0  # Gumbel
         assert c["s_n"] == pytest.approx(c["sqrt_n_cvm"] * math.sqrt(
@@ -159,5 +161,7 @@ def test_truthfulqa_llama_adjacent_copulas(shared_dir):
         r = goodness_of_fit(train, test, transform="two-sided", n_boot=100, seed=0)
     d = r.to_dict()
     assert len(d["copulas"]) == 4 and d["copulas"][0]["theta"] == 0.0
+    assert d["copulas"][0]["family"] == "independence" and d["copulas"][0]["fallback"] is True
+    assert d["copulas"][0]["tau_train"] <= 0.0 and "(llama3.2-1b, llama3.2-3b)" in r.fallback_note()
     assert np.mean([c["sqrt_n_cvm"] for c in d["copulas"]]) <= 0.006
     assert all(0.0 < c["p_value"] <= 1.0 for c in d["copulas"])

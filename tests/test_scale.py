@@ -56,9 +56,10 @@ def test_subcascade_rule_and_chunking():
 
 
 def test_many_model_spec_is_consistent():
-    from probcascade.data import DEFAULT_SPEC
-    from probcascade.scale import many_model_spec
+    import probcascade.scale
+    from probcascade.data import DEFAULT_SPEC, many_model_spec
 
+    assert probcascade.scale.many_model_spec is many_model_spec      # re-exported where the scale-out tools live
     spec = many_model_spec(12)
     assert spec.k == 12 and spec.models[0] == "m01"
     assert np.all(np.diff(spec.cost_usd) > 0)
@@ -82,19 +83,26 @@ def fitted():
 
 
 @pytest.mark.slow      # 62 s with its fixture on this shared 2-core machine: a cluster start, 3 processes compiling
-def test_local_cluster_equals_in_process(fitted):
+def test_local_cluster_equals_in_process(fitted, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
+    import jax
     from distributed import Client
 
     from probcascade.scale import local_cluster, sweep_subcascades, worker_env
 
     model, costs = fitted
-    here = sweep_subcascades(model, costs, **OPTIONS)
+    here = sweep_subcascades(model, costs, threads=2, **OPTIONS)       # the cluster's chunks (here: the same anyway)
     assert list(here.frontiers) == [tuple(model.models[i] for i in s) for s in ((0, 1), (0, 2), (1, 2))]
+    # the workers use this process's compilation cache: JAX's here if set, else PROBCASCADE_CACHE_DIR
+    monkeypatch.delenv("PROBCASCADE_NO_CACHE", raising=False)
+    monkeypatch.setenv("PROBCASCADE_CACHE_DIR", str(tmp_path / "jax"))
+    cache = Path(jax.config.jax_compilation_cache_dir or tmp_path / "jax").resolve()
     with local_cluster(2) as cluster, Client(cluster) as client:
         flags = set(client.run(lambda: os.environ.get("XLA_FLAGS")).values())
         there = sweep_subcascades(model, costs, client=client, **OPTIONS)
+        folders = set(client.run(lambda: jax.config.jax_compilation_cache_dir).values())
     assert flags == {worker_env()["XLA_FLAGS"]}
+    assert folders == {str(cache)} and any(cache.rglob("*"))          # pointed there before compiling, and filled it
     assert there.info["threads"] == 2 and there.info["n_tasks"] == 3   # ceil(3 / (4 x 2)) = 1 per chunk
     assert list(there.frontiers) == list(here.frontiers)
     for sub, fr in here.frontiers.items():

@@ -101,14 +101,30 @@ def _entries(folder) -> list:
     return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
 
 
-DEMO = ("demo", "--n-train", "100", "--n-test", "100")
+def _tiny_csv(folder) -> str:
+    """A 2-model, 80-query cascade from the package's generative model, written as the tidy CSV the CLI reads
+    (outside the working directory of the runs below)."""
+    from probcascade import make_synthetic_cascade
+
+    d = make_synthetic_cascade(80, seed=0)
+    path = folder / "tiny.csv"
+    d.subset(d.models[:2]).to_frame().to_csv(path, index=False)
+    return str(path)
+
+
+# a small command that still calibrates, fits and tunes (the demo compiles the same programs at more cost)
+def _tune_args(tmp_path) -> tuple[str, ...]:
+    data = tmp_path.parent / f"{tmp_path.name}_data"
+    data.mkdir(exist_ok=True)
+    return ("tune", _tiny_csv(data), "-q", "--format", "json")
 
 
 def test_cli_fills_the_compilation_cache(tmp_path):
     cache = tmp_path / "cache"
     env = _env(PROBCASCADE_CACHE_DIR=str(cache))
+    args = _tune_args(tmp_path)
     for run in range(2):
-        proc = subprocess.run([sys.executable, "-m", "probcascade", *DEMO], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "probcascade", *args], capture_output=True, text=True,
                               env=env, cwd=tmp_path, timeout=600)
         assert proc.returncode == 0, proc.stderr
         n = len(_entries(cache))
@@ -116,6 +132,9 @@ def test_cli_fills_the_compilation_cache(tmp_path):
         if run == 0:
             first = n
     assert n >= first
+    # the traced tuning programs are kept too (jax.export), once: the second run found and reused them
+    assert len(list((cache / "exported").glob("tune_solve-*.jaxexport"))) >= 1
+    assert n == first, "the second run traced and wrote programs the first had kept"
     # nothing written into the working directory besides the cache folder itself
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
 
@@ -123,8 +142,8 @@ def test_cli_fills_the_compilation_cache(tmp_path):
 def test_no_cache_leaves_the_folder_empty(tmp_path):
     cache = tmp_path / "cache"
     env = _env(PROBCASCADE_CACHE_DIR=str(cache), PROBCASCADE_NO_CACHE="1")
-    proc = subprocess.run([sys.executable, "-m", "probcascade", *DEMO], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "probcascade", *_tune_args(tmp_path)], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert _entries(cache) == []
 
@@ -145,3 +164,44 @@ def test_enable_compilation_cache_paths(tmp_path, monkeypatch):
         assert cache_disabled()
     monkeypatch.setenv("PROBCASCADE_NO_CACHE", "0")
     assert not cache_disabled()
+
+
+_EXPORT_SCRIPT = """
+import json, sys
+import jax, jax.numpy as jnp
+from probcascade.compilation_cache import cached_program, enable_compilation_cache
+if sys.argv[1] != "off":
+    enable_compilation_cache(sys.argv[1])
+traces = []
+
+@jax.jit
+def f(x, y):
+    traces.append(1)            # runs only while JAX traces f
+    return x * 2.0 + y.sum(), jnp.sin(x)
+
+out = cached_program("probe", f, ("static",), jnp.arange(3.0), jnp.ones((2, 2)))
+print(json.dumps({"traces": len(traces), "out": [[float(v) for v in o] for o in out]}))
+"""
+
+
+def test_exported_programs_skip_tracing_in_a_new_process(tmp_path):
+    """cached_program: the first process traces and exports; a second one loads the program and never traces;
+    an unreadable entry is exported again; the results equal the plain jit call's."""
+    cache = tmp_path / "cache"
+
+    def run(arg):
+        proc = subprocess.run([sys.executable, "-c", _EXPORT_SCRIPT, arg], capture_output=True, text=True,
+                              env=_env(), cwd=tmp_path, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return __import__("json").loads(proc.stdout.strip().splitlines()[-1])
+
+    plain = run("off")
+    first = run(str(cache))
+    entries = list((cache / "exported").glob("probe-*.jaxexport"))
+    assert len(entries) == 1 and first["traces"] >= 1
+    second = run(str(cache))
+    assert second["traces"] == 0
+    entries[0].write_bytes(entries[0].read_bytes()[:50])          # a truncated entry (an interrupted writer)
+    third = run(str(cache))
+    assert third["traces"] >= 1 and entries[0].stat().st_size > 50
+    assert plain["out"] == first["out"] == second["out"] == third["out"]

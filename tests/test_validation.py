@@ -15,6 +15,7 @@ from probcascade.validation import (
     check_int,
     check_matching_rows,
     check_probability,
+    pad_first_rows,
     pad_rows,
     padded_size,
 )
@@ -306,3 +307,28 @@ def test_pad_rows_values_and_mask():
         pad_rows(np.empty((0, 2)), 4, "first")
     padded, mask = pad_rows(np.empty((0, 2)), padded_size(0), 0.0)
     assert padded.shape == (32, 2) and not mask.any()
+
+
+def test_pad_first_rows_to_a_size_or_a_multiple():
+    import jax.numpy as jnp
+
+    z, lam = np.arange(6.0).reshape(3, 2), np.array([1.0, 2.0, 3.0])
+    (zp, lp), n = pad_first_rows((z, lam), size=5)          # rational tuning: a chunk of a fixed size
+    assert n == 3 and zp.shape == (5, 2) and isinstance(zp, np.ndarray)
+    np.testing.assert_array_equal(zp[3:], [z[0], z[0]])
+    np.testing.assert_array_equal(lp, [1.0, 2.0, 3.0, 1.0, 1.0])
+    (xp,), n = pad_first_rows([jnp.arange(5.0)], multiple=4)   # sharding: a multiple of the device count
+    assert n == 5 and not isinstance(xp, np.ndarray)           # a JAX array stays a JAX array
+    np.testing.assert_array_equal(np.asarray(xp), [0, 1, 2, 3, 4, 0, 0, 0])
+    same, n = pad_first_rows([z], multiple=3)
+    assert n == 3 and same[0] is z                             # nothing to pad: the input itself
+    empty, n = pad_first_rows([np.empty((0, 2))], multiple=4)
+    assert n == 0 and empty[0].shape == (0, 2)
+    with pytest.raises(DataValidationError, match="'size' must be an integer >= 3"):
+        pad_first_rows([z], size=2)
+    with pytest.raises(DataValidationError, match="no rows"):
+        pad_first_rows([np.empty((0, 2))], size=4)
+    with pytest.raises(ValueError, match="differ in length"):
+        pad_first_rows([z, lam[:2]], size=4)
+    with pytest.raises(TypeError, match="exactly one"):
+        pad_first_rows([z], size=4, multiple=2)

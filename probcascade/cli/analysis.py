@@ -39,15 +39,14 @@ def _load(args: argparse.Namespace):
     """TRAIN, TEST (TRAIN when no ``--test``), the calibration fitted on TRAIN and TEST's calibrated confidences."""
     from probcascade.progress import bar
 
-    from .common import load_train_test
-    from .main import _default_transform
+    from .common import default_transform, load_train_test
 
     with bar(total=1, desc=getattr(args, "command", None), unit="stage") as pb:   # the first call also imports JAX
         pb.set_postfix_str("reading and calibrating")
         from probcascade.calibration.calibrators import calibrate
 
         train, test = load_train_test(args)
-        cal = calibrate(train, transform=_default_transform(args.train))
+        cal = calibrate(train, transform=default_transform(args.train))
         phi = cal.predict(test)
         pb.update()
     return train, test, cal, phi
@@ -297,8 +296,8 @@ def cmd_signals(args: argparse.Namespace) -> int:
 
     from probcascade.evaluation.signals import compare_signals
 
-    from .common import load_train_test
-    from .main import _default_transform, _dump_json
+    from .common import default_transform, load_train_test
+    from .main import _dump_json
 
     train, test = load_train_test(args)          # first: a missing or malformed file is a clean error
     names = signal_names(args.train, args.signals)
@@ -306,7 +305,7 @@ def cmd_signals(args: argparse.Namespace) -> int:
         signal_names(args.test, ",".join(names))          # the same columns must exist in TEST
     s_train = read_signal_columns(args.train, train, names)
     s_test = read_signal_columns(args.test, test, names) if args.test else s_train
-    transform = _default_transform(args.train)
+    transform = default_transform(args.train)
     from probcascade.progress import bar
 
     models = []

@@ -13,6 +13,8 @@
 * :func:`load_cascade` reads a tidy CSV for a command and names the file's role (``training file``,
   ``--test file``) in every error about it; :func:`load_train_test` reads a command's TRAIN and ``--test``.
 * :func:`write_frame` prints a table as CSV (``--format csv``).
+* :func:`add_model_options` gives a command ``--copula``/``--correctness``/``--study-model``, :func:`model_choice`
+  resolves them; :func:`default_transform` is the calibration transform a command uses without ``--transform``.
 
 JAX-free at import (``tests/test_startup.py``): numerics are imported by the commands when they run.
 """
@@ -22,15 +24,19 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 __all__ = [
     "COMMON_OPTIONS",
     "FORMATS",
     "add_common_options",
+    "add_model_options",
+    "default_transform",
     "has_example",
     "load_cascade",
     "load_train_test",
+    "model_choice",
     "one_line",
     "run_command",
     "subcommand_parsers",
@@ -105,6 +111,43 @@ def add_common_options(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                          "--progress (see 'probcascade SUBCOMMAND --help'). Results go to stdout, progress bars, "
                          "notes and errors to stderr. Exit codes: 0 success, 1 runtime failure, 2 bad input or usage.")
     return parser
+
+
+# ------------------------------------------------------------------------------------------------ model options
+def add_model_options(parser: argparse.ArgumentParser, correctness: bool = True) -> None:
+    """``--copula``, ``--correctness`` (both default ``auto``: the rule of :mod:`probcascade.tuning.recommended`,
+    AIC copulas and pairwise correctness from 100 training queries up, the study's model below) and
+    ``--study-model``. JAX-free; :func:`model_choice` resolves them."""
+    from probcascade.tuning.options import COPULA_CHOICES, CORRECTNESS_CHOICES
+    from probcascade.tuning.recommended import PAIRWISE_MIN_N
+
+    rule = f"n >= {PAIRWISE_MIN_N} training queries: the recommended model, below: the study's model"
+    parser.add_argument("--copula", default="auto", choices=(*COPULA_CHOICES, "auto"),
+                        help=f"copula family of every pair, or 'aic' to choose per pair by AIC (default auto: aic "
+                             f"from {PAIRWISE_MIN_N} training queries up, else gumbel, the study's)")
+    if correctness:
+        parser.add_argument("--correctness", default="auto", choices=(*CORRECTNESS_CHOICES, "auto"),
+                            help="P(correct) of the answering model: its calibrated confidence (marginal, the "
+                                 "study's model) or given its predecessor's confidence too (pairwise); default auto: "
+                                 f"pairwise from {PAIRWISE_MIN_N} training queries up, else marginal")
+    parser.add_argument("--study-model", action="store_true",
+                        help="the study's model (Gumbel copulas" + (", marginal correctness" if correctness else "")
+                             + f") whatever the data size (default: {rule})")
+
+
+def model_choice(args: argparse.Namespace, n: int):
+    """The model a command runs for ``n`` training queries (:func:`probcascade.tuning.recommended.resolve_model` of
+    the options of :func:`add_model_options`); a :class:`~probcascade.tuning.recommended.ModelChoice`."""
+    from probcascade.tuning.recommended import resolve_model
+
+    # a command without --correctness (gof): the rule's text names the copula only when it chose it
+    correctness = getattr(args, "correctness", "auto" if args.copula == "auto" else "marginal")
+    return resolve_model(n, args.copula, correctness, study_model=args.study_model)
+
+
+def default_transform(path: str) -> str:
+    """The study's choice: two-sided for open-ended benchmarks (TruthfulQA), one-sided for multiple choice."""
+    return "two-sided" if "truthfulqa" in Path(path).name.lower() else "one-sided"
 
 
 # ------------------------------------------------------------------------------------------------ running

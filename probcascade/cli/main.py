@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np
 
-__all__ = ["main", "build_parser", "add_model_options", "model_choice"]
+from .common import add_model_options, default_transform, model_choice
+
+__all__ = ["main", "build_parser"]
 
 def _json_default(obj):
     if hasattr(obj, "item"):
@@ -36,11 +38,6 @@ def _dump_json(obj) -> str:
     return json.dumps(_clean(json.loads(json.dumps(obj, default=_json_default))), indent=2)
 
 
-def _default_transform(path: str) -> str:
-    """The study's choice: two-sided for open-ended benchmarks (TruthfulQA), one-sided for multiple choice."""
-    return "two-sided" if "truthfulqa" in Path(path).name.lower() else "one-sided"
-
-
 # ---------------------------------------------------------------------------------------------------- commands
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from probcascade.progress import bar
@@ -52,7 +49,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         from probcascade.calibration.calibrators import calibrate
 
         train, test = load_train_test(args)
-        transform = args.transform or _default_transform(args.train)
+        transform = args.transform or default_transform(args.train)
         cal = calibrate(train, method=args.method, transform=transform)
         pb.update()
         pb.set_postfix_str("scoring")
@@ -87,7 +84,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     options = TuneOptions(**model.options, max_cost_gap=args.max_cost_gap, seed=args.seed)
     if holdout is not None:     # a denser candidate list certifies cheaper points (docs/design_notes.md)
         options = options.replace(infill_q=CERTIFY_INFILL_Q)
-    report = tune_cascades(fit, test, transform=args.transform or _default_transform(args.train),
+    report = tune_cascades(fit, test, transform=args.transform or default_transform(args.train),
                            cascades=args.cascade, methods=methods, options=options,
                            progress=None)       # on or off as run_command set it: -q, --progress, a terminal
     points = operating_points(report, test if args.test else None, holdout, args)
@@ -117,7 +114,7 @@ def cmd_gof(args: argparse.Namespace) -> int:
     model_choice(args, 0)      # a bad --copula/--study-model combination fails before any reading
     train, test = load_train_test(args)
     model = model_choice(args, train.n_queries)
-    report = goodness_of_fit(train, test, transform=args.transform or _default_transform(args.train),
+    report = goodness_of_fit(train, test, transform=args.transform or default_transform(args.train),
                              n_boot=args.bootstrap, seed=args.seed, family=model.family)
     if args.format == "csv":    # the marginal and the copula tests in one long table, 'test' telling them apart
         frame = pd.concat([report.to_frame().reset_index().assign(test="marginal"),
@@ -147,7 +144,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         test, test_answers = load_cascade(args.test, role="test", models=train.models, loader=load_with_answers)
     else:
         test, test_answers = train, train_answers
-    transform = args.transform or _default_transform(args.train)
+    transform = args.transform or default_transform(args.train)
     with bar(total=3 - bool(args.no_rational), desc="ensemble", unit="stage") as pb:
         pb.set_postfix_str("calibrating")
         cal = calibrate(train, transform=transform)
@@ -265,37 +262,6 @@ def _demo_files(out, cal, test, result, report, fr) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- parser
-def add_model_options(parser: argparse.ArgumentParser, correctness: bool = True) -> None:
-    """``--copula``, ``--correctness`` (both default ``auto``: the rule of :mod:`probcascade.tuning.recommended`,
-    AIC copulas and pairwise correctness from 100 training queries up, the study's model below) and
-    ``--study-model``. JAX-free; :func:`model_choice` resolves them."""
-    from probcascade.tuning.options import COPULA_CHOICES, CORRECTNESS_CHOICES
-    from probcascade.tuning.recommended import PAIRWISE_MIN_N
-
-    rule = f"n >= {PAIRWISE_MIN_N} training queries: the recommended model, below: the study's model"
-    parser.add_argument("--copula", default="auto", choices=(*COPULA_CHOICES, "auto"),
-                        help=f"copula family of every pair, or 'aic' to choose per pair by AIC (default auto: aic "
-                             f"from {PAIRWISE_MIN_N} training queries up, else gumbel, the study's)")
-    if correctness:
-        parser.add_argument("--correctness", default="auto", choices=(*CORRECTNESS_CHOICES, "auto"),
-                            help="P(correct) of the answering model: its calibrated confidence (marginal, the "
-                                 "study's model) or given its predecessor's confidence too (pairwise); default auto: "
-                                 f"pairwise from {PAIRWISE_MIN_N} training queries up, else marginal")
-    parser.add_argument("--study-model", action="store_true",
-                        help="the study's model (Gumbel copulas" + (", marginal correctness" if correctness else "")
-                             + f") whatever the data size (default: {rule})")
-
-
-def model_choice(args: argparse.Namespace, n: int):
-    """The model a command runs for ``n`` training queries (:func:`probcascade.tuning.recommended.resolve_model` of
-    the options of :func:`add_model_options`); a :class:`~probcascade.tuning.recommended.ModelChoice`."""
-    from probcascade.tuning.recommended import resolve_model
-
-    # a command without --correctness (gof): the rule's text names the copula only when it chose it
-    correctness = getattr(args, "correctness", "auto" if args.copula == "auto" else "marginal")
-    return resolve_model(n, args.copula, correctness, study_model=args.study_model)
-
-
 def _baselines(names: tuple[str, ...]):
     """argparse type of ``--baselines``: comma-separated registered tuner names."""
 

@@ -39,16 +39,16 @@ def add_subcommands(sub) -> None:
 
 
 def cmd_posterior(args: argparse.Namespace) -> int:
-    from probcascade.cli.main import _default_transform, _dump_json
+    from probcascade.cli.main import _dump_json
     from probcascade.exceptions import DataValidationError
     from probcascade.posterior.fit import fit_posterior
 
-    from .common import load_train_test
+    from .common import default_transform, load_train_test
 
     if args.draws < 1 or args.chains < 1:
         raise DataValidationError(f"--draws and --chains must be >= 1, got {args.draws} and {args.chains}")
     train, test = load_train_test(args)      # both files before the (minutes-long) fit
-    transform = _default_transform(args.train)
+    transform = default_transform(args.train)
     result = fit_posterior(train, method=args.method, draws=args.draws, chains=args.chains, seed=args.seed,
                            transform=transform)
     if args.out:

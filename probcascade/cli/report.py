@@ -66,13 +66,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from probcascade.report.build import build_report
 
     from .common import load_train_test
-    from .main import _default_transform, model_choice
+    from .common import default_transform, model_choice
 
     model_choice(args, 0)       # a bad --copula/--correctness/--study-model combination fails before any reading
     train, test = load_train_test(args)         # --test is required here
     model = model_choice(args, train.n_queries)
     report = build_report(train, test, budget=args.budget, target_error=args.target_error, **model.options,
-                          transform=args.transform or _default_transform(args.train), gof_bootstrap=args.bootstrap,
+                          transform=args.transform or default_transform(args.train), gof_bootstrap=args.bootstrap,
                           corp_bootstrap=args.corp_bootstrap, cascades=args.cascades, seed=args.seed,
                           command="probcascade " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else None)
     _write(report, args.out, getattr(args, "quiet", False))
@@ -126,7 +126,7 @@ def add_subcommands(sub) -> None:
                    help="tune every ordered sub-cascade (default; for the best sub-cascade per budget) or only the "
                         "full cascade (faster)")
     r.add_argument("--seed", type=int, default=0)
-    from .main import add_model_options
+    from .common import add_model_options
 
     add_model_options(r)        # --copula, --correctness (default auto: the recommended model's rule), --study-model
     r.set_defaults(func=cmd_report)

@@ -46,6 +46,10 @@ class PairGof:
     family : str
         The family ``theta`` belongs to: the report's family, or ``"independence"`` (theta 0) where the training
         interior's Kendall's tau is <= 0 and the family models positive dependence only.
+    requested_family : str
+        The family asked for (the report's, or the pair's AIC choice); differs from ``family`` after a fallback.
+    tau_train : float
+        Kendall's tau of the training interior (the fallback happens where it is <= 0).
     """
 
     model_a: str
@@ -54,6 +58,13 @@ class PairGof:
     n_train: int
     gof: CopulaGofResult
     family: str = "gumbel"
+    requested_family: str = ""
+    tau_train: float = float("nan")
+
+    @property
+    def fell_back(self) -> bool:
+        """True where the fit fell back to the independence copula (training tau <= 0 for a positive-only family)."""
+        return self.family == "independence" and self.requested_family not in ("", "independence")
 
 
 def _params_dict(p: MarginalParams) -> dict:
@@ -111,12 +122,24 @@ class GofReport:
     def copula_frame(self) -> pd.DataFrame:
         """Copula tests, one row per adjacent pair."""
         rows = [{"model_a": p.model_a, "model_b": p.model_b, "family": p.family, "n_train": p.n_train,
-                 "n_test": p.gof.n,
+                 "n_test": p.gof.n, "tau_train": p.tau_train,
                  "tau": p.gof.tau, "theta": p.theta, "theta_test": p.gof.theta, "sqrt_n_cvm": p.gof.sqrt_n_cvm,
                  "s_n": p.gof.statistic, "p_value": p.gof.p_value} for p in self.pairs]
-        cols = ["model_a", "model_b", "family", "n_train", "n_test", "tau", "theta", "theta_test", "sqrt_n_cvm", "s_n",
-                "p_value"]
+        cols = ["model_a", "model_b", "family", "n_train", "n_test", "tau_train", "tau", "theta", "theta_test",
+                "sqrt_n_cvm", "s_n", "p_value"]
         return pd.DataFrame(rows, columns=cols)
+
+    def fallback_note(self) -> str:
+        """One sentence naming the pairs fitted as the independence copula and why ("" when there are none)."""
+        fell = [p for p in self.pairs if p.fell_back]
+        if not fell:
+            return ""
+        names = "; ".join(f"({p.model_a}, {p.model_b}): training tau {p.tau_train:.3f}" for p in fell)
+        asked = sorted({p.requested_family for p in fell})
+        families, verb = ", ".join(asked), "models" if len(asked) == 1 else "model"
+        return (f"Fitted as the independence copula (theta 0) instead of {families}: {names}. Kendall's tau of the "
+                f"training interior is <= 0 there, and {families} {verb} positive dependence only. The test column "
+                f"still tests {families} with theta re-estimated on the test data.")
 
     def summary(self) -> Summary:
         """Readable tables of every test (a :class:`~probcascade.summary.Summary`)."""
@@ -129,7 +152,8 @@ class GofReport:
         out.add_table(self.copula_frame(), "Adjacent-pair copulas (Kendall's transform CvM on the test interior)",
                       index=False, float_format="{:.4g}")
         out.add_note("Adjacent-pair copulas: theta fitted on the train interior, theta_test re-estimated on the test "
-                     "data and on every bootstrap sample.")
+                     "data and on every bootstrap sample; tau_train / tau: Kendall's tau of the train / test interior."
+                     + (" " + self.fallback_note() if self.fallback_note() else ""))
         out.add_table(self.kendall_tau, "Kendall's tau of test calibrated confidences (Figure 1)", float_format="{:.3f}")
         title = "Markov property by logistic regression on the test data (Table 3; log10 Wald p-values)"
         if len(self.markov_table):
@@ -143,17 +167,22 @@ class GofReport:
 
             {"marginals": [{"model", "sqrt_cvm", "p_value", "p_value_boot", "sqrt_cvm_refit", "p_value_refit",
                             "params": {...}}],
-             "copulas": [{"model_a", "model_b", "tau", "theta", "sqrt_n_cvm", "s_n", "p_value"}],
+             "copulas": [{"model_a", "model_b", "family", "requested_family", "fallback", "tau_train", "tau",
+                          "theta", "sqrt_n_cvm", "s_n", "p_value"}],
              "kendall_tau": {"models": [...], "matrix": [[...]]},
              "markov_table": [records]}
 
         ``params`` are the marginal's parameters fitted on train (``lo``, ``hi``, ``w_lo``, ``w_hi`` scalars;
-        ``mix``, ``alpha``, ``beta`` lists); ``theta`` is the training-interior copula parameter.
+        ``mix``, ``alpha``, ``beta`` lists); ``theta`` is the training-interior copula parameter and ``family`` its
+        family (``"independence"`` with ``fallback`` true where the training tau is <= 0 and ``requested_family``
+        models positive dependence only); ``tau`` is the test interior's Kendall's tau.
         """
         marginals = [{"model": m, "sqrt_cvm": float(r.sqrt_cvm), "p_value": float(r.p_value),
                       "p_value_boot": float(r.p_value_boot), "sqrt_cvm_refit": float(r.sqrt_cvm_refit), "p_value_refit": float(r.p_value_refit),
                       "params": _params_dict(r.train_fit.params)} for m, r in self.marginals.items()]
-        copulas = [{"model_a": p.model_a, "model_b": p.model_b, "tau": float(p.gof.tau), "theta": float(p.theta),
+        copulas = [{"model_a": p.model_a, "model_b": p.model_b, "family": p.family,
+                    "requested_family": p.requested_family, "fallback": p.fell_back, "tau_train": float(p.tau_train),
+                    "tau": float(p.gof.tau), "theta": float(p.theta),
                     "sqrt_n_cvm": float(p.gof.sqrt_n_cvm), "s_n": float(p.gof.statistic),
                     "p_value": float(p.gof.p_value)} for p in self.pairs]
         tau = {"models": [str(m) for m in self.kendall_tau.columns],
@@ -267,7 +296,8 @@ def goodness_of_fit(
             fit = fit_copula(u_train[:, 0], u_train[:, 1], family=family)
         gof = copula_gof(u_test[:, 0], u_test[:, 1], family=fit.requested_family, theta=None, n_boot=int(n_boot),
                          seed=int(seed) + k + i)
-        pairs.append(PairGof(a, b, float(fit.theta), int(masks["train"].sum()), gof, fit.family))
+        pairs.append(PairGof(a, b, float(fit.theta), int(masks["train"].sum()), gof, fit.family,
+                             fit.requested_family, float(fit.tau)))
         pb.update()
     pb.close()
 

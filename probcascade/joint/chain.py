@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from probcascade.precision import x64
+from probcascade.compilation_cache import cached_program
 from probcascade.exceptions import DataValidationError
 from probcascade.joint.tables import CascadeParams
 from probcascade.joint.tables import ChainGrid
@@ -276,15 +277,17 @@ def build_chain_grid(params: CascadeParams, families: tuple[str, ...], exact: Ma
     """Precompute the :class:`ChainGrid` of a cascade (bin edges from the exact marginal quantiles)."""
     edges = jnp.arange(n_bins + 1) / n_bins
     k = len(families) + 1
-    pe = [_edge_partial_expectations(MarginalParams(*(jnp.asarray(z)[i] for z in exact)), edges)
-          for i in range(k)]
+    # each piece through the exported-program cache (a new process with the persistent cache on skips tracing)
+    pe = [cached_program("edge_pe", _edge_partial_expectations, (), MarginalParams(*(jnp.asarray(z)[i] for z in exact)),
+                         edges) for i in range(k)]
     nodes = jnp.asarray(split_nodes(n_bins))
     cg, tr, st = [], [], []
     for i, fam in enumerate(families):
-        g, t = _link_grid(fam, jnp.asarray(params.theta)[i], jnp.asarray(params.table)[i], edges)
+        theta, tab = jnp.asarray(params.theta)[i], jnp.asarray(params.table)[i]
+        g, t = cached_program("link_grid", partial(_link_grid, fam), fam, theta, tab, edges)
         cg.append(g)
         tr.append(t)
-        st.append(_split_table(fam, jnp.asarray(params.theta)[i], nodes, edges))
+        st.append(cached_program("split_table", partial(_split_table, fam), fam, theta, nodes, edges))
     stack = lambda zs, empty: np.asarray(jnp.stack(zs)) if zs else np.zeros(empty)
     return ChainGrid(stack(tr, (0, n_bins + 2, n_bins + 2)), stack(cg, (0, n_bins + 1, n_bins + 1)),
                      np.asarray(jnp.stack(pe)), np.array([CHAIN_FAMILIES.index(f) for f in families], dtype=np.int32),

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from probcascade.distributions.copulas import COPULA_FAMILIES, eval_cdf, eval_h, eval_h_inv
 from probcascade.distributions.marginal import MarginalParams, interior_cdf, interior_log_prob, interior_partial_expectation
+from probcascade.compilation_cache import cached_program
 
 __all__ = ["CascadeParams", "ChainGrid", "MarginalTable", "build_table", "table_arrays", "table_cdf", "table_partial_expectation"]
 
@@ -119,7 +120,8 @@ def build_table(p: MarginalParams, n: int = N_TABLE) -> np.ndarray:
     u, du_ds = grid_u(n)
     lo, hi = float(p.lo), float(p.hi)
     x = lo + (hi - lo) * u
-    g, pe, logpdf = (np.array(z) for z in _table_values(MarginalParams(*map(jnp.asarray, p)), jnp.asarray(x)))
+    values = cached_program("marginal_table", _table_values, (), MarginalParams(*map(jnp.asarray, p)), jnp.asarray(x))
+    g, pe, logpdf = (np.array(z) for z in values)
     dens_u = (hi - lo) * np.exp(logpdf)   # density in u
     dg = dens_u * du_ds
     dpe = -x * dens_u * du_ds

@@ -71,7 +71,10 @@ def calibration_section(cal: CascadeCalibration, test: CascadeData, phi_test: np
                 f"ECE estimators: value [90% bootstrap interval] ({n_boot} replicates)", float_format="{:.4f}")
     s.add_note("MCB: miscalibration (0 for a calibrated forecast), DSC: discrimination, UNC: uncertainty of the "
                "outcome; cep_in_band: share of the CORP curve inside the 90% consistency band of a calibrated "
-               "forecast. ECE: equal_mass (quantile bins), equal_width (uniform bins), debiased_l2 (Kumar et al. 2019).")
+               "forecast. ECE: equal_mass (quantile bins), equal_width (uniform bins), debiased_l2 (Kumar et al. 2019). "
+               "The plug-in ECE is biased upwards, so its interval is the basic (reverse-percentile) bootstrap "
+               "interval, moved down by the bootstrap estimate of the bias (debiased_l2: percentile), widened where "
+               "needed to contain the value.")
     with plot_style():
         fig, axes = _grid(len(test.models), min(3, len(test.models)), (3.4, 3.6))
         for ax, (m, r) in zip(axes, corp.items()):
@@ -93,8 +96,8 @@ def gof_section(gof: GofReport, phi_test: np.ndarray, phi_train: np.ndarray) -> 
     """Marginal and copula goodness-of-fit tables with verdicts; marginal, copula and Kendall-tau figures."""
     marg = gof.to_frame()[["n_test", "sqrt_cvm", "p_value_boot", "sqrt_cvm_refit", "p_value_refit"]].copy()
     marg["verdict"] = [p_value_verdict(min(a, b), gof.n_boot) for a, b in zip(marg["p_value_boot"], marg["p_value_refit"])]
-    cop = gof.copula_frame()[["model_a", "model_b", "family", "n_test", "tau", "theta", "theta_test", "s_n",
-                              "p_value"]].copy()
+    cop = gof.copula_frame()[["model_a", "model_b", "family", "n_test", "tau_train", "tau", "theta", "theta_test",
+                              "s_n", "p_value"]].copy()
     cop["verdict"] = [p_value_verdict(p, gof.n_boot) for p in cop["p_value"]]
     s = Summary()
     s.add_table(marg, "Marginals: Cramer-von Mises tests of the point-mass beta mixture", float_format="{:.4g}")
@@ -106,6 +109,9 @@ def gof_section(gof: GofReport, phi_test: np.ndarray, phi_train: np.ndarray) -> 
                f"the bootstrap; p_value_refit: the model family refitted to the test data. The verdict uses the "
                f"smaller of the two. Bootstrap p-values with B = {gof.n_boot} replicates cannot go below "
                f"{floor:.3g}; run with more replicates (--bootstrap) for finer p-values.")
+    s.add_note("Copulas: family is the family fitted on the training interior (\"independence\" where the training "
+               "tau is <= 0 for a family of positive dependence only: see the text above); tau_train / tau: Kendall's "
+               "tau of the train / test interior.")
     figures = []
     with plot_style():
         k = len(gof.models)
@@ -142,6 +148,8 @@ def gof_section(gof: GofReport, phi_test: np.ndarray, phi_train: np.ndarray) -> 
                                     "Kendall's tau between the models' test calibrated confidences."))
     intro = ("Does the Markov-copula model describe the test data? Each test gets a p-value and a verdict in words; "
              "a small p-value is evidence against that part of the model, not proof that the model is useless.",)
+    if gof.fallback_note():
+        intro += (gof.fallback_note(),)
     return ReportSection("gof", "Goodness of fit", intro, s, figures)
 
 

@@ -28,6 +28,7 @@ from probcascade.distributions.marginal import MarginalParams, sample
 from probcascade.estimation.em import N_ITER, fit_marginal_params
 from probcascade.gof.marginal import cvm_core
 from probcascade.precision import x64
+from probcascade.validation import pad_first_rows
 
 __all__ = ["AXIS", "batch_mesh", "cvm_null_refit_sharded", "pad_batch", "refit_cvm", "sharded_vmap"]
 
@@ -43,11 +44,9 @@ def batch_mesh(devices: Sequence[Any] | None = None) -> Mesh:
 def pad_batch(tree, multiple: int):
     """Pad every leaf's leading axis to a multiple of ``multiple`` with copies of its first row; returns
     ``(padded tree, original batch size)``."""
-    leaves = jax.tree_util.tree_leaves(tree)
-    n = int(leaves[0].shape[0])
-    size = -(-n // multiple) * multiple
-    pad = lambda a: jnp.concatenate([a, jnp.repeat(a[:1], size - n, axis=0)]) if size > n else jnp.asarray(a)
-    return jax.tree_util.tree_map(pad, tree), n
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    padded, n = pad_first_rows(leaves, multiple=multiple)      # each leaf stays where it is (host or device)
+    return jax.tree_util.tree_unflatten(treedef, padded), n
 
 
 @lru_cache(maxsize=64)

@@ -1,11 +1,15 @@
 """Sweeps over many sub-cascades, mapped onto Dask tasks (or run in this process) with the JAX work inside each task.
 
-:func:`sweep_subcascades` tunes every sub-cascade of a fitted :class:`~probcascade.MarkovCopulaModel` with the public
-:func:`probcascade.tune` and picks the best sub-cascade per cost budget
+:func:`sweep_subcascades` tunes every sub-cascade of a fitted :class:`~probcascade.MarkovCopulaModel` (rational tuning,
+:func:`probcascade.tune`'s frontier) and picks the best sub-cascade per cost budget
 (:func:`probcascade.tuning.rational.best_subcascade`). With ``client=None`` it runs in this process; with a
 ``dask.distributed.Client`` the fitted model is scattered to every worker once and each task tunes one chunk of
-sub-cascades there. Both paths run the same chunk function on the same chunks, so they return the same objects
-(a dict of :class:`~probcascade.Frontier` in sub-cascade order and the best-per-budget table).
+sub-cascades there. Both paths run the same chunk function, so they return the same objects (a dict of
+:class:`~probcascade.Frontier` in sub-cascade order and the best-per-budget table). A task tunes its chunk with
+:func:`probcascade.tuning.rational.tune_many`: the chunk's sub-cascades (one length) in one stacked solve. Batched
+arithmetic rounds differently for another batch shape (and a Pareto filter can then keep another point), so the
+numbers are the same where the chunks are: the default chunks depend on the worker threads (below), and
+``threads=`` cuts them for a given count, e.g. to reproduce a cluster's run in this process.
 
 Chunking rule: sub-cascades are grouped by length (one length: the same compiled programs, and one batch for a
 solver that stacks all cascades of a length); each length is split into ``ceil(n_k / chunk_size)`` consecutive
@@ -17,7 +21,12 @@ Workers: one XLA thread per worker process (:func:`worker_env`: ``XLA_FLAGS=--xl
 intra_op_parallelism_threads=1`` and the BLAS/OpenMP thread counts set to 1), so that ``n`` single-threaded
 workers share ``n`` cores instead of each spawning a thread pool over all of them. :func:`local_cluster` starts
 such workers (set in the worker's environment before it starts, since XLA reads the flags once per process); on
-another cluster export the same variables where the workers start (``dask worker --nthreads 1``).
+another cluster export the same variables where the workers start (``dask worker --nthreads 1``). Before the
+first task the workers are pointed at this process's persistent JAX compilation cache
+(:func:`share_compilation_cache`): a program one worker compiled is loaded by the others. JAX's cache key includes
+``XLA_FLAGS``, so the workers load this process's compiled programs only where they run with its flags (not with
+:func:`worker_env`'s); the traced programs :func:`probcascade.compilation_cache.cached_program` keeps are shared
+either way (BENCHMARKS.md, "Scale-out").
 
 Dask is an optional dependency (``pip install probcascade[scale]``), imported only when a client is used.
 """
@@ -38,10 +47,11 @@ from probcascade.progress import bar
 from probcascade.summary import Summary
 from probcascade.tuning.frontier import Frontier
 from probcascade.tuning.options import TuneOptions
-from probcascade.tuning.rational import best_subcascade, tune
+from probcascade.tuning.rational import best_subcascade, tune_many
+from probcascade.validation import check_int
 
-__all__ = ["SubcascadeSweep", "chunk_subcascades", "default_budgets", "local_cluster", "map_chunks", "subcascades",
-           "sweep_subcascades", "tune_chunk", "worker_env"]
+__all__ = ["SubcascadeSweep", "chunk_subcascades", "default_budgets", "local_cluster", "map_chunks",
+           "share_compilation_cache", "subcascades", "sweep_subcascades", "tune_chunk", "worker_env"]
 
 #: XLA on one thread per worker process (see the module docstring).
 XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -92,8 +102,46 @@ def chunk_subcascades(subs: Sequence[Sequence[str]], threads: int = 1,
 
 def tune_chunk(model, costs: pd.Series, options: TuneOptions | None,
                chunk: Sequence[Sequence[str]]) -> list[Frontier]:
-    """The task: :func:`probcascade.tune` for every sub-cascade of ``chunk`` (all of one length), in this process."""
-    return [tune(model, costs, list(sub), options=options) for sub in chunk]
+    """The task: the frontier of every sub-cascade of ``chunk`` (all of one length, by the chunking rule), in this
+    process: :func:`~probcascade.tuning.rational.tune_many`, one stacked solve for the chunk."""
+    return tune_many(model, costs, [list(sub) for sub in chunk], options=options)
+
+
+def _cache_folder() -> str | None:
+    """The persistent compilation cache of this process: the one JAX uses here (set by
+    :func:`probcascade.enable_compilation_cache`, as the command line does), else the default folder
+    (``PROBCASCADE_CACHE_DIR`` or the per-user cache), or None with ``PROBCASCADE_NO_CACHE=1``."""
+    import sys
+
+    from probcascade.compilation_cache import cache_disabled, default_cache_dir
+
+    jax = sys.modules.get("jax")
+    here = jax.config.jax_compilation_cache_dir if jax is not None else None
+    if here:
+        return str(here)
+    return None if cache_disabled() else str(default_cache_dir())
+
+
+def _enable_cache_on_worker(folder: str) -> str | None:
+    """On a worker: use ``folder`` as JAX's persistent compilation cache; None where it cannot be created there."""
+    from probcascade.compilation_cache import enable_compilation_cache
+
+    try:
+        return str(enable_compilation_cache(folder))
+    except OSError:             # e.g. the folder is not writable on a remote worker: it compiles as before
+        return None
+
+
+def share_compilation_cache(client) -> dict[str, str | None]:
+    """Point every worker of ``client`` at this process's persistent JAX compilation cache (the folder JAX uses here,
+    else ``PROBCASCADE_CACHE_DIR`` or the per-user folder; nothing with ``PROBCASCADE_NO_CACHE=1``),
+    so that a worker loads what another worker (or this process, where the XLA flags are the same) compiled instead
+    of compiling it again. Returns the
+    folder per worker address (None: cache off there); idempotent. :func:`map_chunks` calls it before its tasks."""
+    folder = _cache_folder()
+    if folder is None:
+        return {}
+    return client.run(_enable_cache_on_worker, folder)
 
 
 def _client_threads(client) -> int:
@@ -118,6 +166,7 @@ def map_chunks(fn: Callable, chunks: Sequence, *, shared: Sequence = (), client=
             return out
         from distributed import as_completed
 
+        share_compilation_cache(client)          # before any task compiles (a no-op when already pointed there)
         refs = [client.scatter(obj, broadcast=True, hash=False) for obj in shared]
         futures = [client.submit(fn, *refs, c, pure=False) for c in chunks]
         for _ in as_completed(futures):
@@ -168,6 +217,7 @@ def sweep_subcascades(
     options: TuneOptions | None = None,
     client=None,
     chunk_size: int | None = None,
+    threads: int | None = None,
     progress: bool | None = None,
     **overrides,
 ) -> SubcascadeSweep:
@@ -191,6 +241,10 @@ def sweep_subcascades(
         Run the chunks as tasks on this client's cluster (e.g. ``Client(local_cluster(2))``); None: here.
     chunk_size : int, optional
         Sub-cascades per task (default: the module's chunking rule).
+    threads : int, optional
+        Worker threads the default chunks are cut for (default: the client's total, 1 in this process). A chunk is
+        one stacked solve whose rounding depends on its shape: the same ``threads`` (or ``chunk_size``) gives the
+        same numbers in this process and on a cluster.
     """
     opt = (options or TuneOptions()).replace(**overrides) if overrides else (options or TuneOptions())
     if isinstance(cascades, str):
@@ -207,8 +261,9 @@ def sweep_subcascades(
             raise DataValidationError(f"costs: one expected cost per model {list(model.models)}, got {costs.size}")
         costs = pd.Series(costs, index=list(model.models))
     costs = costs.astype(np.float64)
-    threads = 1 if client is None else _client_threads(client)
-    chunks = chunk_subcascades(subs, threads, chunk_size)
+    backend_threads = 1 if client is None else _client_threads(client)
+    chunk_threads = backend_threads if threads is None else check_int(threads, "threads", low=1)
+    chunks = chunk_subcascades(subs, chunk_threads, chunk_size)
     t0 = time.perf_counter()
     results = map_chunks(tune_chunk, chunks, shared=(model, costs, opt), client=client, progress=progress,
                          desc="sub-cascades")
@@ -216,6 +271,7 @@ def sweep_subcascades(
     by_sub = {sub: fr for chunk, frs in zip(chunks, results) for sub, fr in zip(chunk, frs)}
     frontiers = {sub: by_sub[sub] for sub in subs}
     budgets = default_budgets(frontiers) if budgets is None else np.asarray(budgets, dtype=np.float64)
-    info = {"n_subcascades": len(subs), "n_tasks": len(chunks), "threads": threads, "wall_s": wall,
-            "backend": "this process" if client is None else f"dask ({threads} worker threads)"}
+    info = {"n_subcascades": len(subs), "n_tasks": len(chunks), "threads": backend_threads,
+            "chunk_threads": chunk_threads, "wall_s": wall,
+            "backend": "this process" if client is None else f"dask ({backend_threads} worker threads)"}
     return SubcascadeSweep(frontiers, best_subcascade(frontiers, budgets), info)

@@ -36,8 +36,8 @@ from probcascade.precision import x64
 from probcascade.tuning.abstention_frontier import AbstentionFrontier, pareto_mask_nd
 from probcascade.tuning.base import TuningProblem
 from probcascade.tuning.options import TuneOptions
-from probcascade.tuning.rational import _initial_points, _learning_rate, _padded_batch, cascade_and_costs, lambda_grid
-from probcascade.validation import check_array
+from probcascade.tuning.rational import _initial_points, _learning_rate, cascade_and_costs, lambda_grid
+from probcascade.validation import check_array, pad_first_rows
 
 __all__ = ["tune_abstention", "abstention_objective", "default_nu_grid"]
 
@@ -153,7 +153,7 @@ def tune_abstention(
     lam_rows = np.repeat(lams, N * R)
     nu_rows = np.tile(np.repeat(nus, R), L)
     size = -(-x0.shape[0] // 32) * 32      # rational tuning's rule: multiples of 32 rows, few compiled shapes
-    xb, lb, nb = _padded_batch(x0, size, lam_rows * scale, nu_rows)
+    xb, lb, nb = (jnp.asarray(a) for a in pad_first_rows((x0, lam_rows * scale, nu_rows), size=size)[0])
     t, a, metrics = _solve(cm.params, cm.static_families, jnp.asarray(costs / scale), jnp.asarray(lo),
                            jnp.asarray(hi), xb, lb, nb, opt.n_steps)
     m = x0.shape[0]

@@ -27,9 +27,10 @@ import numpy as np
 import optax
 import pandas as pd
 from probcascade.precision import x64
+from probcascade.compilation_cache import cached_program
 from probcascade.exceptions import DataValidationError
 from probcascade.tuning.options import TuneOptions
-from probcascade.validation import check_array, check_float
+from probcascade.validation import check_array, check_float, pad_first_rows
 from probcascade.tuning.frontier import Frontier, infill, pareto_mask
 from probcascade.joint.model import CascadeModel, MarkovCopulaModel
 from probcascade.joint.chain import CHAIN_FAMILIES, cascade_metrics
@@ -180,12 +181,6 @@ def _to_z(thr, lo, hi) -> np.ndarray:
     return np.log(frac) - np.log1p(-frac)
 
 
-def _padded_batch(z, size: int, *per_row):
-    """Pad a batch of ``z`` rows and its per-row vectors with copies of their first row up to ``size`` rows."""
-    pad = lambda a: jnp.asarray(np.concatenate([a, np.broadcast_to(a[:1], (size - a.shape[0],) + a.shape[1:])]))
-    return (pad(np.asarray(z)),) + tuple(pad(np.asarray(v, dtype=np.float64)) for v in per_row)
-
-
 class _Stack:
     """Cascades of one length solved together: their parameters stacked along a leading axis, the compile-time
     spec they share, and the batch size every solve is padded to (see :func:`tune_many`)."""
@@ -215,11 +210,13 @@ class _Stack:
                 sl = slice(i, min(i + self.size, m))
                 if sl.start >= sl.stop:                  # this cascade has no rows left: evaluate a dummy row
                     z0, lam, target, rho, sl = np.zeros((1, z0.shape[1])), np.zeros(1), np.zeros(1), np.zeros(1), slice(0, 1)
-                batch.append(_padded_batch(z0[sl], self.size, lam[sl], target[sl], rho[sl]))
+                batch.append(pad_first_rows((z0[sl], lam[sl], target[sl], rho[sl]), size=self.size)[0])
             zb, lb, tb, rb = (jnp.stack(a) for a in zip(*batch))
-            z, pc, ec = (np.asarray(a) for a in _solve(self.params, self.spec, jnp.asarray(self.unit_costs),
-                                                       jnp.asarray(self.lo), jnp.asarray(self.hi), zb, lb, tb, rb,
-                                                       n_steps, self.solver))
+            # through the exported-program cache: a new process with the persistent cache on skips the tracing
+            solve = lambda p, c, lo, hi, z, la, t, r, n: _solve(p, self.spec, c, lo, hi, z, la, t, r, n, self.solver)
+            res = cached_program("tune_solve", solve, (self.spec, self.solver), self.params, jnp.asarray(self.unit_costs),
+                                 jnp.asarray(self.lo), jnp.asarray(self.hi), zb, lb, tb, rb, n_steps)
+            z, pc, ec = (np.asarray(a) for a in res)
             for c, m in enumerate(n):
                 k = max(0, min(self.size, m - i))
                 for lst, a in zip(out[c], (z, pc, ec)):
