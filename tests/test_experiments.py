@@ -60,6 +60,9 @@ CASES = {
                                   "posterior_coverage.md"]),
     "posterior_coverage_synthetic.py": (["--quick"], ["posterior_coverage_synthetic.md",
                                                       "posterior_coverage_synthetic.csv"]),
+    # issue 13, Bayesian vs plug-in tuning at n <= 30: two resamples of the 3-model cascade, a short NUTS run
+    "bayes_lowsample.py": (["--quick", "--benchmarks", "mmlu", "--models", "3", "--resamples", "2"],
+                           ["bayes_lowsample.md", "bayes_lowsample.csv"]),
 }
 # Over ~20 s of CPU even in their quickest form: most of it is XLA compiling the vectorised EM-in-bootstrap of the
 # marginal test (marginal_gof_calibration) and, for ensemble_llama (owned elsewhere, no option to run one benchmark),
@@ -69,7 +72,8 @@ CASES = {
 SLOW = {"marginal_gof_calibration.py", "ensemble_llama.py", "guarantees_validity.py", "abstention_llama.py",
         "posterior_convergence.py",   # posterior_convergence: one NUTS compilation (~30 s of CPU)
         "posterior_coverage_synthetic.py",  # one vmapped SVI + chain-evaluation compilation (~60 s of CPU)
-        "defaults_check.py"}          # about 30 s of CPU: the command's model fit, rational and grid compilations
+        "defaults_check.py",          # about 30 s of CPU: the command's model fit, rational and grid compilations
+        "bayes_lowsample.py"}         # about 100 s of CPU: a NUTS compilation per resample, both tuners' compilations
 
 
 def _scripts() -> list[str]:
