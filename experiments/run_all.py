@@ -23,8 +23,8 @@ figure9    figure9_scaling.py                                    figure9_scaling
     python experiments/run_all.py [--data ../shared/data/llm_cascades] [--out experiments/results]
                                   [--only table1 table4 ...] [--quick]
 
-The full run took 18 CPU-minutes (55 minutes of wall time at load average 7-14 on two cores; ``README.md`` in the
-results folder has the times per part).
+The full run took 21.9 minutes of wall time and 17.0 CPU-minutes on this 2-core machine (2026-12-03; Tables 1-6 on
+an idle machine, Tables 7-8 and Figure 9 at load 2-5; ``README.md`` in the results folder has the times per part).
 ``--quick`` (smoke test) runs every part with its smoke-test options (few bootstrap draws, one benchmark, few models)
 and, unless ``--out`` is given, writes to a temporary folder rather than over the committed results.
 """
