@@ -72,7 +72,6 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path | No
     return folder
 
 
-
 @lru_cache(maxsize=1)
 def _source_fingerprint() -> str:
     """SHA-256 over the paths and contents of probcascade's Python files (read once per process)."""
@@ -135,11 +134,13 @@ def _load_or_export(path: Path, fn, treedef, leaves):
         blob = bytes(exported.serialize())
     except Exception:           # e.g. an output tree jax.export cannot serialise, flatbuffers missing
         return None
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
             tmp.write(blob)
         os.replace(tmp.name, path)          # atomic: a reader sees the old entry, or the whole new one
-    except OSError:             # a read-only cache folder: the program still runs, it is just not kept
-        pass
+    except OSError:             # a read-only or full cache folder: the program still runs, it is just not kept
+        if tmp is not None:
+            Path(tmp.name).unlink(missing_ok=True)      # no half-written temporary file left behind
     return jax.jit(exported.call)
