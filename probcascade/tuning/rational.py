@@ -211,11 +211,11 @@ class _Stack:
                 if sl.start >= sl.stop:                  # this cascade has no rows left: evaluate a dummy row
                     z0, lam, target, rho, sl = np.zeros((1, z0.shape[1])), np.zeros(1), np.zeros(1), np.zeros(1), slice(0, 1)
                 batch.append(pad_first_rows((z0[sl], lam[sl], target[sl], rho[sl]), size=self.size)[0])
-            zb, lb, tb, rb = (jnp.stack(a) for a in zip(*batch))
+            zb, lb, tb, rb = (np.stack(a) for a in zip(*batch))       # numpy: no eager JAX program
             # through the exported-program cache: a new process with the persistent cache on skips the tracing
             solve = lambda p, c, lo, hi, z, la, t, r, n: _solve(p, self.spec, c, lo, hi, z, la, t, r, n, self.solver)
-            res = cached_program("tune_solve", solve, (self.spec, self.solver), self.params, jnp.asarray(self.unit_costs),
-                                 jnp.asarray(self.lo), jnp.asarray(self.hi), zb, lb, tb, rb, n_steps)
+            res = cached_program("tune_solve", solve, (self.spec, self.solver), self.params, self.unit_costs,
+                                 self.lo, self.hi, zb, lb, tb, rb, n_steps)
             z, pc, ec = (np.asarray(a) for a in res)
             for c, m in enumerate(n):
                 k = max(0, min(self.size, m - i))
