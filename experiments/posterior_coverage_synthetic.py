@@ -217,6 +217,9 @@ def main(argv=None) -> int:
     ap.add_argument("--support", choices=("generator", "observed"), default="generator")
     ap.add_argument("--concentration", type=float, default=1.0,
                     help="Dirichlet concentration of the marginal weights and cell tables (package default 1)")
+    ap.add_argument("--atom-concentration", type=float, default=None,
+                    help="Dirichlet concentration of the atoms and the cells involving an atom (Priors."
+                         "atom_concentration; default: --concentration)")
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=300, help="NUTS warm-up iterations per chain")
     ap.add_argument("--draws", type=int, default=300, help="draws per chain (SVI: chains * draws guide draws)")
@@ -245,7 +248,8 @@ def main(argv=None) -> int:
         args.sizes, args.replicates, args.steps, args.warmup, args.draws = [30], 4, 50, 30, 30
     k = args.k
     marg, table, theta, families, costs = truth(k)
-    priors = Priors(weight_concentration=args.concentration, cell_concentration=args.concentration)
+    priors = Priors(weight_concentration=args.concentration, cell_concentration=args.concentration,
+                    atom_concentration=args.atom_concentration)
     reps, parts = [], []
     with float64(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -285,6 +289,7 @@ def main(argv=None) -> int:
                                           "mean": mean[:, t], **diag}))
             parts.append({"n": n, "first_replicate": args.first_replicate, "replicates": args.replicates,
                           "method": args.method, "support": args.support, "concentration": args.concentration,
+                          "atom_concentration": args.atom_concentration,
                           "k": k, "chains": args.chains, "draws": args.draws, "warmup": args.warmup,
                           "max_tree_depth": args.max_tree_depth, "steps": args.steps, "n_table": args.n_table,
                           "thin": args.thin, "compile_s": compile_s, "sample_s": fit_s - (compile_s if

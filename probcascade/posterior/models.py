@@ -77,6 +77,11 @@ class Priors:
     tau_low, tau_high : Uniform prior of each pair's Kendall's tau (``tau_low`` is raised to 0 for families that
         cannot represent negative dependence)
     cell_concentration : Dirichlet concentration of each pair's 3 x 3 cell table
+    atom_concentration : if given, the Dirichlet concentration of the two atoms (w_lo, w_hi) within the marginal
+        weights and of the eight cells of a pair's table that involve an atom (all but interior-interior), in place
+        of ``weight_concentration`` / ``cell_concentration`` there. Atoms hold little mass (certainty is rare), and
+        with none observed ``Dirichlet(1)`` still gives each about 1 / (n + 4) of it, which biases P(Correct) at
+        n = 30 (experiments/results/posterior_coverage_synthetic.md); a smaller value lets the data speak there.
     corr_scale : SD of the Normal prior of the pairwise correctness coefficients around (0, 1, 0)
     """
 
@@ -89,15 +94,30 @@ class Priors:
     tau_high: float = 1.0
     cell_concentration: float = 1.0
     corr_scale: float = 2.5
+    atom_concentration: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("calib_scale", "weight_concentration", "mu_scale", "kappa_scale", "cell_concentration",
                      "corr_scale"):
             check_float(getattr(self, name), name, low=0.0, low_open=True)
+        if self.atom_concentration is not None:
+            check_float(self.atom_concentration, "atom_concentration", low=0.0, low_open=True)
         check_float(self.tau_low, "tau_low", low=-1.0, high=1.0)
         check_float(self.tau_high, "tau_high", low=-1.0, high=1.0)
         if not self.tau_low < self.tau_high:
             raise DataValidationError(f"'tau_low' must be < 'tau_high', got {self.tau_low}, {self.tau_high}")
+
+    def weight_prior(self, n_components: int) -> np.ndarray:
+        """Dirichlet concentrations of a marginal's (w_lo, w_hi, component weights)."""
+        atom = self.weight_concentration if self.atom_concentration is None else self.atom_concentration
+        return np.array([atom, atom] + [self.weight_concentration] * n_components)
+
+    def cell_prior(self) -> np.ndarray:
+        """Dirichlet concentrations of a pair's 3 x 3 cell table (row-major over low/interior/high; the centre
+        cell is interior-interior)."""
+        out = np.full(9, self.cell_concentration if self.atom_concentration is None else self.atom_concentration)
+        out[4] = self.cell_concentration
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,7 +275,7 @@ def _marginals(data: PosteriorData, priors: Priors):
     by_mean = jnp.asarray([o == "mean" for o in (data.order_by or ("mean",) * k)])[:, None]      # (k, 1)
     std = npdist.Normal(0.0, 1.0).expand([m]).to_event(1)
     with numpyro.plate("model", k):
-        w = numpyro.sample("weights", npdist.Dirichlet(jnp.full(2 + m, priors.weight_concentration)))
+        w = numpyro.sample("weights", npdist.Dirichlet(jnp.asarray(priors.weight_prior(m))))
         z_ord = numpyro.sample("z_ordered", npdist.TransformedDistribution(std, OrderedTransform()) if m > 1 else std)
         z_free = numpyro.sample("z_free", std)
     logit_mu = numpyro.deterministic("logit_mu", priors.mu_scale * jnp.where(by_mean, z_ord, z_free))
@@ -295,7 +315,7 @@ def _copulas(data: PosteriorData, priors: Priors):
     numpyro.deterministic("tau", jnp.stack(taus, axis=-1))
     numpyro.deterministic("theta", jnp.stack(thetas, axis=-1))
     with numpyro.plate("link", data.k - 1):
-        cell = numpyro.sample("cell", npdist.Dirichlet(jnp.full(9, priors.cell_concentration)))
+        cell = numpyro.sample("cell", npdist.Dirichlet(jnp.asarray(priors.cell_prior())))
         numpyro.sample("obs_cells", npdist.Multinomial(total_count=data.phi.shape[0], probs=cell),
                        obs=jnp.asarray(data.cells))
 

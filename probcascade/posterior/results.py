@@ -143,7 +143,8 @@ class PosteriorResult:
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the ``InferenceData`` (posterior, sample_stats, observed_data, priors in the attributes)."""
         for k, v in vars(self.priors).items():
-            self.idata.posterior.attrs[f"prior_{k}"] = float(v)
+            if v is not None:           # an unset optional prior (atom_concentration) is absent, as on loading
+                self.idata.posterior.attrs[f"prior_{k}"] = float(v)
         self.idata.posterior.attrs["models"] = list(self.models)
         self.idata.posterior.attrs["families"] = list(self.data.families)
         self.idata.posterior.attrs["blocks"] = list(self.data.blocks)
