@@ -90,10 +90,14 @@ def test_bayesian_optimization_small_problem():
     conf, correct, costs = _synthetic(n=100, k=3, seed=2)
     lambdas = np.geomspace(1e2, 1e5, 5)
     a = bayesian_optimization(conf, correct, costs, lambdas, n_trials=25, seed=3, models=("s", "m", "l"))
-    b = bayesian_optimization(conf, correct, costs, lambdas, n_trials=25, seed=3, models=("s", "m", "l"))
-    pd.testing.assert_frame_equal(a.frame, b.frame)  # seeded: reproducible
-    assert a.method == "bayesian_optimization" and a.models == ("s", "m", "l")
+    # seeded: reproducible. The study of the i-th lambda depends on lambdas 0..i only (its seed, seed + i, and the
+    # previous optimum it starts from), so a rerun on the first two lambdas must find the same first two optima
+    # (7 studies of 25 GP-sampler trials in all instead of 10 for a rerun on all five)
+    b = bayesian_optimization(conf, correct, costs, lambdas[:2], n_trials=25, seed=3, models=("s", "m", "l"))
     optima = a.frame.dropna(subset=["lam"])
+    pd.testing.assert_frame_equal(optima.iloc[:2].reset_index(drop=True),
+                                  b.frame.dropna(subset=["lam"]).reset_index(drop=True))
+    assert a.method == "bayesian_optimization" and a.models == ("s", "m", "l")
     assert list(optima["lam"]) == pytest.approx(lambdas)
     # larger lambda -> cheaper optimum: costs fall with lambda up to small optimiser noise
     assert optima["e_cost"].iloc[-1] < optima["e_cost"].iloc[0]

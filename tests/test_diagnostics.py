@@ -24,6 +24,8 @@ def _frames(data, cal=None):
 
 @pytest.fixture(scope="module")
 def synthetic_report() -> GofReport:
+    # the demo report's goodness-of-fit call (tests/test_report.py, tests/test_cli.py::test_demo_runs): the tests
+    # using this fixture run in the "demo" xdist group, on the worker where its bootstrap kernels are compiled
     train, test = synthetic_train_test(200, 300)
     return goodness_of_fit(train, test, n_boot=50, seed=0)
 
@@ -103,6 +105,7 @@ def test_goodness_of_fit_rejects_mismatched_models():
 
 
 @pytest.mark.slow  # the first call compiles the bootstrap kernels of marginal_gof and copula_gof (~1 min)
+@pytest.mark.xdist_group("demo")    # ... unless the demo report (same shapes) compiled them on this worker
 def test_to_dict_structure(synthetic_report):
     d = synthetic_report.to_dict()
     json.dumps(d)  # JSON-ready
@@ -131,6 +134,7 @@ def test_to_dict_structure(synthetic_report):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("demo")
 def test_p_values_and_tables(synthetic_report):
     r = synthetic_report
     d = r.to_dict()

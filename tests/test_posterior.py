@@ -78,12 +78,16 @@ def test_point_init_is_inside_support(train):
     assert all(0.0 < float(init[f"tau_{i}"]) < 1.0 for i in range(2))
 
 
-@pytest.mark.slow     # a second NUTS compilation (~20 s of CPU)
-def test_seeded_reproducible(train, result):
+@pytest.mark.slow     # two NUTS compilations (each fit compiles its own program) of the small calibrator block
+def test_seeded_reproducible(train):
+    """The same seed gives the same draws. Checked on the calibrator block alone: the seeding (the PRNG key of the
+    vectorised chains, the start at the point estimates) does not depend on the blocks, and a refit of the whole
+    model would compile the module fixture's large program once more."""
     from probcascade.posterior.fit import fit_posterior
 
-    again = fit_posterior(train, draws=40, chains=2, warmup=60, seed=1)
-    np.testing.assert_array_equal(again.draws("tau"), result.draws("tau"))
+    a, b = (fit_posterior(train, draws=20, chains=2, warmup=20, seed=1, blocks=("calibrators",)) for _ in range(2))
+    assert np.ptp(a.draws("calib_coef"), axis=0).min() > 0          # the chains move: equal draws are not trivial
+    np.testing.assert_array_equal(a.draws("calib_coef"), b.draws("calib_coef"))
 
 
 def test_summary_table_and_warnings(result):
