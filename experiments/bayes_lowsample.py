@@ -47,9 +47,9 @@ import numpy as np
 import pandas as pd
 
 from common import (TRANSFORM, area_on, calibrate_quietly, command_line, experiment_parser, load_cascade,
-                    markdown_table)
+                    markdown_table, wilcoxon_or_nan)
 from probcascade.data.selection import balanced_pairs_subset
-from probcascade.evaluation.auc import error_cost_auc, paired_wilcoxon
+from probcascade.evaluation.auc import error_cost_auc
 from probcascade.evaluation.routing import route
 from probcascade.exceptions import DataValidationError, FitError
 from probcascade.joint.model import fit_markov_copula
@@ -172,16 +172,6 @@ def run_resample(bench: str, train, test, seed: int, cfg: SimpleNamespace) -> li
 
 
 # ------------------------------------------------------------------------------------------------ report
-def _wilcoxon(a, b) -> SimpleNamespace:
-    """Two-sided paired Wilcoxon of AUCs a vs b (NaN pairs dropped; NaN with fewer than two pairs or no difference)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    if a.size < 2 or np.all(a == b):
-        return SimpleNamespace(n=int(a.size), pct_change=np.nan, pvalue=np.nan)
-    return paired_wilcoxon(a, b, alternative="two-sided")
-
-
 def per_resample(df: pd.DataFrame, m: str) -> pd.DataFrame:
     """Per (benchmark, resample): mean AUC of method ``m`` and of RT over the cascades where both are defined."""
     g = df[df[f"auc_{m}"].notna() & df[f"auc_rt_vs_{m}"].notna()]
@@ -195,9 +185,9 @@ def comparison_table(df: pd.DataFrame, m: str) -> pd.DataFrame:
     pr = per_resample(df, m)
     for bench, g in pr.groupby("benchmark", sort=False):
         a, b = g[f"auc_{m}"].to_numpy(), g[f"auc_rt_vs_{m}"].to_numpy()
-        w = _wilcoxon(a, b)
+        w = wilcoxon_or_nan(a, b, alternative="two-sided")
         full = df[(df.benchmark == bench) & (df.k == df.k.max())]
-        wf = _wilcoxon(full[f"auc_{m}"], full[f"auc_rt_vs_{m}"])
+        wf = wilcoxon_or_nan(full[f"auc_{m}"], full[f"auc_rt_vs_{m}"], alternative="two-sided")
         allp = df[(df.benchmark == bench)].dropna(subset=[f"auc_{m}", f"auc_rt_vs_{m}"])
         d_all = allp[f"auc_{m}"] - allp[f"auc_rt_vs_{m}"]
         rows.append({"benchmark": bench, "resamples": len(g),
@@ -215,7 +205,7 @@ def by_k_table(df: pd.DataFrame, m: str) -> pd.DataFrame:
     for (bench, k), g in df.groupby(["benchmark", "k"], sort=False):
         pr = per_resample(g, m)
         a, b = pr[f"auc_{m}"].to_numpy(), pr[f"auc_rt_vs_{m}"].to_numpy()
-        w = _wilcoxon(a, b)
+        w = wilcoxon_or_nan(a, b, alternative="two-sided")
         rows.append({"benchmark": bench, "k": int(k), "resamples": len(pr), "AUC RT": b.mean(), f"AUC {m}": a.mean(),
                      "%change": w.pct_change, "p (Wilcoxon)": w.pvalue,
                      "wins/losses": f"{int((a < b).sum())}/{int((a > b).sum())}"})

@@ -23,6 +23,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -31,7 +32,7 @@ import pandas as pd
 from probcascade.calibration.calibrators import calibrate
 from probcascade.data.cascade import CascadeData, load_benchmark
 from probcascade.data.synthetic import DEFAULT_SPEC, make_synthetic_cascade
-from probcascade.evaluation.auc import curve_area
+from probcascade.evaluation.auc import curve_area, paired_wilcoxon
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Where the experiments write their results (the committed tables).
@@ -110,6 +111,18 @@ def area_on(cost, err, lo: float, hi: float) -> float:
     if not (np.min(cost) <= lo and np.max(cost) >= hi):
         return float("nan")
     return curve_area(cost, err, lo, hi)
+
+
+def wilcoxon_or_nan(a, b, alternative: str = "less"):
+    """:func:`~probcascade.evaluation.auc.paired_wilcoxon` of AUCs ``a`` vs ``b`` with the pairs holding a NaN dropped;
+    a result with NaN ``pct_change`` and ``pvalue`` when fewer than two pairs remain or they do not differ (quick
+    runs on few cascades), where the library function raises."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if a.size < 2 or np.all(a == b):
+        return SimpleNamespace(n=int(a.size), pct_change=np.nan, pvalue=np.nan)
+    return paired_wilcoxon(a, b, alternative=alternative)
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:

@@ -28,13 +28,14 @@ import pandas as pd
 from probcascade.tuning.grid import grid_search
 from probcascade.calibration.calibrators import calibrate
 from probcascade.exceptions import DataValidationError
-from probcascade.evaluation.auc import error_cost_auc, paired_wilcoxon
+from probcascade.evaluation.auc import error_cost_auc
 from probcascade.evaluation.routing import route
 from probcascade.joint.model import fit_markov_copula
 from probcascade.data.selection import balanced_pairs_subset
 from probcascade.tuning.rational import tune
 
-from common import MODELS, TRANSFORM, area_on, command_line, experiment_parser, load_cascade, reference_dir
+from common import (MODELS, TRANSFORM, area_on, command_line, experiment_parser, load_cascade, reference_dir,
+                    wilcoxon_or_nan)
 
 #: The study's Table 8 (n <= 30, all model families): benchmark -> (RT AUC, GS AUC, % change RT vs GS).
 STUDY_TABLE8 = {"mmlu": (0.293, 0.308, -5.51), "medmcqa": (0.399, 0.416, -4.18), "truthfulqa": (0.449, 0.442, 1.60)}
@@ -93,21 +94,14 @@ def run_benchmark(data_dir: Path, bench: str, low_sample: bool, seed: int = 0, r
     return pd.DataFrame(rows)
 
 
-def _wilcoxon(a: pd.Series, b: pd.Series):
-    """Paired Wilcoxon test of two AUC columns; NaN with fewer than two pairs (quick runs on few cascades)."""
-    if len(a) < 2:
-        return SimpleNamespace(pct_change=np.nan, pvalue=np.nan)
-    return paired_wilcoxon(a, b)
-
-
 def summarise(df: pd.DataFrame, ref: pd.DataFrame | None) -> str:
     lines = ["| benchmark | cascades | RT (ours) | GS (ours) | %Δ vs GS | p (Wilcoxon) | RT k≥3 | GS k≥3 | %Δ k≥3 | study RT | study GS | ours RT vs study RT on the study's cost range (cascades covered) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for bench, g in df.groupby("benchmark", sort=False):
         g = g[g.auc_rt.notna() & g.auc_gs.notna()]          # cascades whose two test curves share a cost range
-        cmp_all = _wilcoxon(g.auc_rt, g.auc_gs)
+        cmp_all = wilcoxon_or_nan(g.auc_rt, g.auc_gs)
         g3 = g[g.k >= 3]
-        cmp3 = _wilcoxon(g3.auc_rt, g3.auc_gs)
+        cmp3 = wilcoxon_or_nan(g3.auc_rt, g3.auc_gs)
         s_rt = s_gs = float("nan")
         if ref is not None:
             r = ref[ref.benchmark == bench]
@@ -127,11 +121,11 @@ def comparison(df: pd.DataFrame, ref: pd.DataFrame | None, low_sample: bool) -> 
     parts = []
     for bench, g in df.groupby("benchmark", sort=False):
         g = g[g.auc_rt.notna() & g.auc_gs.notna()]
-        ours = _wilcoxon(g.auc_rt, g.auc_gs)
+        ours = wilcoxon_or_nan(g.auc_rt, g.auc_gs)
         pub = STUDY_TABLE8.get(bench) if low_sample else None
         if ref is not None and not low_sample and (ref.benchmark == bench).any():
             r = ref[ref.benchmark == bench].pivot(index="cascade", columns="method", values="auc_norm")
-            p = _wilcoxon(r.rational_tuning, r.grid_search)
+            p = wilcoxon_or_nan(r.rational_tuning, r.grid_search)
             pub = (r.rational_tuning.mean(), r.grid_search.mean(), p.pct_change)
         text = f"{bench} RT {g.auc_rt.mean():.4f} vs GS {g.auc_gs.mean():.4f} ({ours.pct_change:+.2f} %)"
         parts.append(text + (f", published {pub[0]:.4f} vs {pub[1]:.4f} ({pub[2]:+.2f} %)" if pub else ""))

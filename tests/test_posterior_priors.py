@@ -19,6 +19,8 @@ def test_atom_concentration_vectors():
     np.testing.assert_array_equal(default.cell_prior(), np.ones(9))
     with pytest.raises(DataValidationError, match="atom_concentration"):
         Priors(atom_concentration=0.0)
+    with pytest.raises(DataValidationError, match="cell_concentration"):
+        Priors(cell_concentration=None)             # only atom_concentration may be left unset
 
 
 class _Recorded(Exception):

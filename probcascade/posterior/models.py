@@ -64,6 +64,8 @@ __all__ = ["Priors", "PosteriorData", "prepare_data", "data_from_phi", "cascade_
 ATOMS = ("w_lo", "w_hi")
 #: The coordinate whose ordering identifies a marginal's beta components (see the module docstring).
 ORDER_BY = ("mean", "kappa")
+#: The cell index of an interior confidence (:func:`~probcascade.joint.model.cell_of`).
+_INTERIOR = int(cell_of(np.array([0.5]), 0.0, 1.0)[0])
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,9 @@ class Priors:
 
     def __post_init__(self) -> None:
         for name in ("calib_scale", "weight_concentration", "mu_scale", "kappa_scale", "cell_concentration",
-                     "corr_scale"):
-            check_float(getattr(self, name), name, low=0.0, low_open=True)
-        if self.atom_concentration is not None:
-            check_float(self.atom_concentration, "atom_concentration", low=0.0, low_open=True)
+                     "corr_scale", "atom_concentration"):
+            if name != "atom_concentration" or self.atom_concentration is not None:     # None: no separate value
+                check_float(getattr(self, name), name, low=0.0, low_open=True)
         check_float(self.tau_low, "tau_low", low=-1.0, high=1.0)
         check_float(self.tau_high, "tau_high", low=-1.0, high=1.0)
         if not self.tau_low < self.tau_high:
@@ -113,11 +114,11 @@ class Priors:
         return np.array([atom, atom] + [self.weight_concentration] * n_components)
 
     def cell_prior(self) -> np.ndarray:
-        """Dirichlet concentrations of a pair's 3 x 3 cell table (row-major over low/interior/high; the centre
-        cell is interior-interior)."""
-        out = np.full(9, self.cell_concentration if self.atom_concentration is None else self.atom_concentration)
-        out[4] = self.cell_concentration
-        return out
+        """Dirichlet concentrations of a pair's 3 x 3 cell table (row-major over the cells of
+        :func:`~probcascade.joint.model.cell_of`: low / interior / high)."""
+        out = np.full((3, 3), self.cell_concentration if self.atom_concentration is None else self.atom_concentration)
+        out[_INTERIOR, _INTERIOR] = self.cell_concentration
+        return out.ravel()
 
 
 @dataclass(frozen=True, eq=False)
