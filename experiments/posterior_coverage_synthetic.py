@@ -206,6 +206,11 @@ def write_report(args, reps: pd.DataFrame, parts: pd.DataFrame, notes_extra=()) 
                        "90 % posterior intervals of the frontier's P(Correct) vs the truth, n = 30, 100, 300", digits=3)
 
 
+def _optional_float(text: str) -> float | None:
+    """A float, or None for 'none'."""
+    return None if text.strip().lower() == "none" else float(text)
+
+
 def main(argv=None) -> int:
     ap = experiment_parser(__doc__)
     ap.add_argument("--replicates", type=int, default=200)
@@ -217,9 +222,10 @@ def main(argv=None) -> int:
     ap.add_argument("--support", choices=("generator", "observed"), default="generator")
     ap.add_argument("--concentration", type=float, default=1.0,
                     help="Dirichlet concentration of the marginal weights and cell tables (package default 1)")
-    ap.add_argument("--atom-concentration", type=float, default=None,
+    ap.add_argument("--atom-concentration", type=_optional_float, default=Priors().atom_concentration,
                     help="Dirichlet concentration of the atoms and the cells involving an atom (Priors."
-                         "atom_concentration; default: --concentration)")
+                         "atom_concentration; default: the package's, %(default)s; 'none': --concentration there "
+                         "too, the package's prior before 2026-12-03)")
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=300, help="NUTS warm-up iterations per chain")
     ap.add_argument("--draws", type=int, default=300, help="draws per chain (SVI: chains * draws guide draws)")

@@ -123,7 +123,22 @@ def test_netcdf_roundtrip(result, tmp_path):
     assert back.models == result.models and back.data.families == result.data.families
     np.testing.assert_array_equal(back.data.phi, result.data.phi)
     np.testing.assert_allclose(back.data.costs, result.data.costs)
-    assert back.priors == result.priors
+    assert back.priors == result.priors and back.priors.atom_concentration == 0.25
+    # an unset atom concentration (the prior before it existed) survives the round trip, and a file written
+    # before the field existed loads with it unset
+    import dataclasses
+
+    import arviz as az
+
+    from probcascade.posterior.models import Priors
+
+    unset = PosteriorResult(result.idata.copy(), result.data, dataclasses.replace(result.priors, atom_concentration=None))
+    back = PosteriorResult.from_netcdf(unset.to_netcdf(tmp_path / "unset.nc"))
+    assert back.priors.atom_concentration is None and back.priors == unset.priors
+    old = az.from_netcdf(str(tmp_path / "post.nc"))
+    del old.posterior.attrs["prior_atom_concentration"]
+    old.to_netcdf(str(tmp_path / "old.nc"))
+    assert PosteriorResult.from_netcdf(tmp_path / "old.nc").priors == Priors(atom_concentration=None)
 
 
 def test_arviz_plots_work(result):

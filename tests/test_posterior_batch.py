@@ -16,7 +16,7 @@ from probcascade.data.synthetic import DEFAULT_SPEC, make_synthetic_cascade
 from probcascade.exceptions import DataValidationError
 from probcascade.posterior.batch import fit_nuts_batch, stack_data
 from probcascade.posterior.fit import fit_posterior
-from probcascade.posterior.models import data_from_phi
+from probcascade.posterior.models import Priors, data_from_phi
 
 K, N, DRAWS, WARMUP, CHAINS = 2, 60, 200, 200, 2
 
@@ -55,11 +55,13 @@ def test_batch_shapes_and_diagnostics(batch_post):
 
 
 def test_batch_cell_tables_match_the_conjugate_posterior(datas, batch_post):
-    # the cell table block is Dirichlet(1) x multinomial, independent of the rest: its posterior mean is
-    # (1 + counts) / (9 + n) exactly, per replicate (each replicate must see its own counts)
+    # the cell table block is Dirichlet(a) x multinomial, independent of the rest: its posterior mean is
+    # (a + counts) / (sum(a) + n) exactly, per replicate (each replicate must see its own counts); a is the default
+    # prior's (0.25 for the cells involving an atom, 1 for interior-interior)
+    a = Priors().cell_prior()
     for r, d in enumerate(datas):
         x = batch_post.samples["cell"][r]
-        exact = (1.0 + d.cells) / (9.0 + N)
+        exact = (a + d.cells) / (a.sum() + N)
         np.testing.assert_array_less(np.abs(x.mean(axis=(0, 1)) - exact), 4.0 * _mc_se(x) + 1e-12)
 
 

@@ -14,9 +14,12 @@ def test_atom_concentration_vectors():
     cells = p.cell_prior().reshape(3, 3)
     assert cells[1, 1] == 2.0                       # interior-interior keeps cell_concentration
     assert np.all(np.delete(cells.ravel(), 4) == 0.1)
-    default = Priors()                              # unset: the general concentrations everywhere (old behaviour)
-    np.testing.assert_array_equal(default.weight_prior(3), np.ones(5))
-    np.testing.assert_array_equal(default.cell_prior(), np.ones(9))
+    unset = Priors(atom_concentration=None)         # None: the general concentrations everywhere (old behaviour)
+    np.testing.assert_array_equal(unset.weight_prior(3), np.ones(5))
+    np.testing.assert_array_equal(unset.cell_prior(), np.ones(9))
+    default = Priors()                              # default: 0.25 on the atoms and atom cells, 1 elsewhere
+    np.testing.assert_array_equal(default.weight_prior(2), [0.25, 0.25, 1.0, 1.0])
+    np.testing.assert_array_equal(default.cell_prior(), [0.25] * 4 + [1.0] + [0.25] * 4)
     with pytest.raises(DataValidationError, match="atom_concentration"):
         Priors(atom_concentration=0.0)
     with pytest.raises(DataValidationError, match="cell_concentration"):

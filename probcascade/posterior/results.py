@@ -142,9 +142,8 @@ class PosteriorResult:
     # ------------------------------------------------------------------------------------------ persistence
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the ``InferenceData`` (posterior, sample_stats, observed_data, priors in the attributes)."""
-        for k, v in vars(self.priors).items():
-            if v is not None:           # an unset optional prior (atom_concentration) is absent, as on loading
-                self.idata.posterior.attrs[f"prior_{k}"] = float(v)
+        for k, v in vars(self.priors).items():          # NaN: an unset optional prior (atom_concentration=None)
+            self.idata.posterior.attrs[f"prior_{k}"] = float("nan") if v is None else float(v)
         self.idata.posterior.attrs["models"] = list(self.models)
         self.idata.posterior.attrs["families"] = list(self.data.families)
         self.idata.posterior.attrs["blocks"] = list(self.data.blocks)
@@ -165,5 +164,20 @@ class PosteriorResult:
                              family=families[0] if families else "gumbel", n_components=int(a["n_components"]),
                              blocks=tuple(np.atleast_1d(a["blocks"]).tolist()), transform=str(a["transform"]),
                              order_by=tuple(np.atleast_1d(a["order_by"]).tolist()) if "order_by" in a else None)
-        priors = Priors(**{f: float(a[f"prior_{f}"]) for f in vars(Priors()) if f"prior_{f}" in a})
+        priors = Priors(**{f: _prior_attr(a, f) for f in vars(Priors()) if f"prior_{f}" in a or f in _NEWER_PRIORS})
         return cls(idata, data, priors)
+
+
+#: Prior fields added after the first release of the file format, with their value when a file lacks them (the prior
+#: the file was fitted with: before ``atom_concentration`` existed the atoms had the weights' concentration).
+_NEWER_PRIORS = {"atom_concentration": None}
+
+
+def _prior_attr(attrs, name: str):
+    """A prior scale stored by :meth:`PosteriorResult.to_netcdf`: NaN is an unset (None) value; an absent newer field
+    takes its value of the time (:data:`_NEWER_PRIORS`)."""
+    if f"prior_{name}" not in attrs:
+        return _NEWER_PRIORS[name]
+    v = float(attrs[f"prior_{name}"])
+    return None if np.isnan(v) else v
+
