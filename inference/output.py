@@ -37,7 +37,8 @@ def format_value(v) -> str:
 
 @contextlib.contextmanager
 def deferred_sigint():
-    """Hold back SIGINT inside the block; re-deliver it (KeyboardInterrupt) when the block ends."""
+    """Hold back SIGINT inside the block; re-deliver it (KeyboardInterrupt) when the block ends, unless SIGINT was
+    ignored before the block (a process started in the background with SIGINT ignored stays uninterruptible)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -51,7 +52,7 @@ def deferred_sigint():
         yield
     finally:
         signal.signal(signal.SIGINT, old)
-        if received:
+        if received and old is not signal.SIG_IGN:
             if callable(old):
                 old(signal.SIGINT, None)
             else:

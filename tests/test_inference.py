@@ -292,6 +292,30 @@ def test_interrupted_run_resumes_to_the_same_file(tiny, mc_questions, tmp_path, 
 
 
 @llm
+def test_deferred_sigint_redelivers_unless_ignored():
+    """SIGINT inside the block is held back and raised as KeyboardInterrupt after it; a SIGINT that was ignored
+    before the block (inherited by a background process) stays ignored."""
+    import os
+    import signal
+
+    from probcascade_inference.output import deferred_sigint
+
+    old = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with pytest.raises(KeyboardInterrupt):
+            with deferred_sigint():
+                os.kill(os.getpid(), signal.SIGINT)
+                done = True                          # reached: the signal was held back
+        assert done
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with deferred_sigint():
+            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def test_partial_batch_on_disk_is_recomputed_whole(tiny, mc_questions, tmp_path):
     """If a batch is only partly on disk, the whole batch is recomputed (same padding as an uninterrupted run) and
     only its missing rows are appended."""

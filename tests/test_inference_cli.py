@@ -37,9 +37,7 @@ def test_shell_tiny_model_extract_interrupt_and_resume(tmp_path):
     assert res.returncode == 0, res.stderr
     assert (model / "config.json").is_file() and (model / "tokenizer.json").is_file()
 
-    # 80 questions: the interrupted run must still be going when the poll below sees its first rows, also on a
-    # loaded machine (with 30 it once finished, in ~2 s, before the parent was scheduled to send SIGINT)
-    n_q = 80
+    n_q = 30
     q = write_questions(tmp_path / "q.jsonl", n_q, "mc", seed=5)
     args = ["extract", "--model", f"{model},{model}", "--questions", str(q), "--task", "mc", "--batch-size", "2",
             "--signals", "mc-maxprob,sequence-prob,mean-token-entropy", "--price-in", "0.1", "--price-out", "0.1"]
@@ -56,8 +54,10 @@ def test_shell_tiny_model_extract_interrupt_and_resume(tmp_path):
     assert len(reference.splitlines()) == 1 + 2 * n_q
 
     part = tmp_path / "part.csv"
+    # SIGINT at its default in the child: a test run started in the background by a non-interactive shell inherits
+    # it ignored (as Ctrl-C is meant to be there), and the CLI rightly keeps it so
     proc = subprocess.Popen(CLI + args + ["--out", str(part)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV)
+                            text=True, env=ENV, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         if part.exists() and part.read_bytes().count(b"\n") >= 1 + 4:  # header + 2 batches
