@@ -291,7 +291,6 @@ def test_interrupted_run_resumes_to_the_same_file(tiny, mc_questions, tmp_path, 
     assert batches == [] and part.read_bytes() == reference
 
 
-@llm
 def test_deferred_sigint_redelivers_unless_ignored():
     """SIGINT inside the block is held back and raised as KeyboardInterrupt after it; a SIGINT that was ignored
     before the block (inherited by a background process) stays ignored."""
@@ -316,6 +315,7 @@ def test_deferred_sigint_redelivers_unless_ignored():
         signal.signal(signal.SIGINT, old)
 
 
+@llm
 def test_partial_batch_on_disk_is_recomputed_whole(tiny, mc_questions, tmp_path):
     """If a batch is only partly on disk, the whole batch is recomputed (same padding as an uninterrupted run) and
     only its missing rows are appended."""
